@@ -1,0 +1,126 @@
+"""The Lapd server extension: configuration traits and the wiring of store, manager, handlers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
+
+from .handlers import route_table
+from .kernels import KernelProvider
+from .manager import RunManager
+from .store import Store
+
+
+def default_db_path() -> str:
+    """Where the server and ``jupyter lapd`` keep runs unless ``c.Lapd.db_path`` says else."""
+    return os.path.join(jupyter_data_dir(), "lapd", "runs.db")
+
+
+class Lapd(ExtensionApp):
+    """Backend-persistent notebook execution: runs cells on the server, writes the file."""
+
+    name = "jupyter_lapd"
+    description = "Run notebooks in the background; every output reaches the .ipynb on disk."
+    load_other_extensions = True
+
+    db_path = Unicode(
+        config=True,
+        help=(
+            "Path of the SQLite database holding run records and the output journal. "
+            "Default: <jupyter data dir>/lapd/runs.db. The CLI reads the same setting."
+        ),
+    )
+
+    @default("db_path")
+    def _db_path_default(self) -> str:
+        return default_db_path()
+
+    @validate("db_path")
+    def _validate_db_path(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not value or value == ":memory:":
+            raise TraitError("Lapd.db_path must be a file path (runs must outlive the server)")
+        return os.path.abspath(os.path.expanduser(value))
+
+    flush_interval = Float(
+        1.0,
+        config=True,
+        help=(
+            "Seconds between writes of a running notebook's file (default 1). Outputs are "
+            "journaled within ~0.1 s regardless; big notebooks stretch the interval so that "
+            "writing stays a small share of the run. Must be > 0."
+        ),
+    )
+
+    @validate("flush_interval")
+    def _validate_flush_interval(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("Lapd.flush_interval must be > 0 seconds")
+        return float(proposal["value"])
+
+    max_concurrent_runs = Int(
+        4,
+        config=True,
+        help="Runs that may execute at once (default 4); more are queued. 0 means no limit.",
+    )
+
+    @validate("max_concurrent_runs")
+    def _validate_max_concurrent_runs(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("Lapd.max_concurrent_runs must be >= 0 (0: no limit)")
+        return int(proposal["value"])
+
+    on_server_restart = Enum(
+        ["mark_interrupted"],
+        default_value="mark_interrupted",
+        config=True,
+        help=(
+            "What to do at startup with runs that were active when the server stopped: "
+            "'mark_interrupted' records them as interrupted."
+        ),
+    )
+
+    history_days = Float(
+        30.0,
+        config=True,
+        help="Days to keep finished runs and their journals (default 30). 0 keeps them forever.",
+    )
+
+    @validate("history_days")
+    def _validate_history_days(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("Lapd.history_days must be >= 0 (0: keep forever)")
+        return float(proposal["value"])
+
+    def initialize_settings(self) -> None:
+        serverapp = self.serverapp
+        assert serverapp is not None
+        self.store = Store(self.db_path)
+        kernels = KernelProvider(
+            serverapp.kernel_manager, serverapp.session_manager, serverapp.kernel_spec_manager
+        )
+        self.manager = RunManager(
+            self.store,
+            kernels,
+            root_dir=os.path.abspath(serverapp.root_dir),
+            flush_interval=self.flush_interval,
+            max_concurrent_runs=self.max_concurrent_runs,
+            history_days=self.history_days,
+            log=self.log,
+        )
+        self.settings["lapd_manager"] = self.manager
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(route_table(self.manager))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.manager.start()
+        self.log.info("jupyter_lapd: runs database at %s", self.db_path)
+
+    async def stop_extension(self) -> None:
+        await self.manager.stop(timeout=10)
+        self.store.close()

@@ -1,0 +1,155 @@
+"""EventHub: seq-numbered run events, fanned out to live subscribers and journaled in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import Store
+
+# Event types (the public wire format, DESIGN.md).
+SNAPSHOT = "snapshot"
+RUN = "run"
+CELL_START = "cell_start"
+OUTPUT = "output"
+CLEAR_OUTPUT = "clear_output"
+UPDATE_DISPLAY = "update_display"
+CELL_END = "cell_end"
+FLUSHED = "flushed"
+
+Event = dict[str, Any]
+DbCall = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class _Channel:
+    seq: int = 0
+    subscribers: set[asyncio.Queue[Event | None]] = field(default_factory=set)
+    # Events not yet committed to the journal, including a batch being written right now:
+    # trimmed only after the commit, so a replay that reads the journal and then this list
+    # can never miss an event.
+    unjournaled: list[Event] = field(default_factory=list)
+
+
+class EventHub:
+    """Numbers each run's events, hands them to subscribers, and journals them.
+
+    ``publish`` is synchronous so that the caller can update its own state and publish in
+    one step of the event loop: whatever a subscriber sees at seq N is the state at seq N.
+    The journal is written every ``journal_interval`` seconds off the event loop, which
+    bounds what a crash can lose.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        db_call: DbCall,
+        journal_interval: float = 0.1,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self._store = store
+        self._db_call = db_call
+        self._interval = journal_interval
+        self._log = log or logging.getLogger(__name__)
+        self._channels: dict[str, _Channel] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- publishing -------------------------------------------------------------------
+
+    def open(self, run_id: str, last_seq: int = 0) -> None:
+        """Start numbering a run's events after ``last_seq`` (non-zero when resuming)."""
+        self._channels.setdefault(run_id, _Channel(seq=last_seq))
+
+    def seq(self, run_id: str) -> int:
+        channel = self._channels.get(run_id)
+        return channel.seq if channel else 0
+
+    def is_open(self, run_id: str) -> bool:
+        return run_id in self._channels
+
+    def publish(self, run_id: str, event: Event) -> Event:
+        channel = self._channels[run_id]
+        channel.seq += 1
+        numbered = {"seq": channel.seq, **event}
+        channel.unjournaled.append(numbered)
+        for queue in channel.subscribers:
+            queue.put_nowait(numbered)
+        self._wake.set()
+        return numbered
+
+    async def close(self, run_id: str) -> None:
+        """Journal what is left, then end every subscription of a finished run."""
+        await self.flush_journal()
+        channel = self._channels.pop(run_id, None)
+        if channel is None:
+            return
+        if channel.unjournaled:  # a failed write: try once more before forgetting
+            await self._write_batch(run_id, channel, list(channel.unjournaled))
+        for queue in channel.subscribers:
+            queue.put_nowait(None)
+
+    # -- subscribing ------------------------------------------------------------------
+
+    def subscribe(self, run_id: str) -> asyncio.Queue[Event | None] | None:
+        """A queue receiving every later event of an active run, then ``None`` at its end."""
+        channel = self._channels.get(run_id)
+        if channel is None:
+            return None
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        channel.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue[Event | None]) -> None:
+        channel = self._channels.get(run_id)
+        if channel is not None:
+            channel.subscribers.discard(queue)
+
+    async def history(self, run_id: str, since: int) -> list[Event]:
+        """Events with ``seq > since`` from the journal and from what is not journaled yet."""
+        channel = self._channels.get(run_id)
+        pending = list(channel.unjournaled) if channel else []
+        stored: list[Event] = await self._db_call(self._store.read_events, run_id, since)
+        seen = {e["seq"] for e in stored}
+        merged = stored + [e for e in pending if e["seq"] > since and e["seq"] not in seen]
+        merged.sort(key=lambda e: int(e["seq"]))
+        return merged
+
+    # -- journal ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._journal_loop(), name="lapd-journal")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush_journal()
+
+    async def flush_journal(self) -> None:
+        for run_id, channel in list(self._channels.items()):
+            if channel.unjournaled:
+                await self._write_batch(run_id, channel, list(channel.unjournaled))
+
+    async def _write_batch(self, run_id: str, channel: _Channel, batch: list[Event]) -> None:
+        try:
+            await self._db_call(self._store.append_events, run_id, batch)
+        except Exception:
+            self._log.exception("jupyter_lapd: could not journal events of run %s", run_id)
+            return
+        written = {e["seq"] for e in batch}
+        channel.unjournaled = [e for e in channel.unjournaled if e["seq"] not in written]
+
+    async def _journal_loop(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush_journal()
+            await asyncio.sleep(self._interval)

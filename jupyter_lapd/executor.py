@@ -1,0 +1,154 @@
+"""Executor: runs one cell at a time through nbclient on a kernel owned by the server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async
+from nbformat import NotebookNode
+
+MessageSink = Callable[[str, dict[str, Any]], None]
+
+# Reply statuses a cell can end with, plus "dead" when the kernel died under it.
+OK, ERROR, ABORTED, DEAD, TIMEOUT = "ok", "error", "aborted", "dead", "timeout"
+
+
+@dataclass
+class CellResult:
+    status: str
+    execution_count: int | None = None
+    execution: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class _StreamingClient(NotebookClient):  # type: ignore[misc]
+    """nbclient with every iopub message handed to a sink instead of stored in the cell.
+
+    The run's OutputModel owns outputs (so a giant stream is held once, compactly);
+    nbclient keeps doing what it is good at: matching replies, kernel liveness, timeouts,
+    execution counts and timing metadata.
+    """
+
+    def __init__(self, nb: NotebookNode, sink: Callable[[dict[str, Any]], None], **kw: Any):
+        super().__init__(nb, **kw)
+        self._sink = sink
+
+    def process_message(
+        self, msg: dict[str, Any], cell: NotebookNode, cell_index: int
+    ) -> NotebookNode | None:
+        msg_type = msg["msg_type"]
+        content = msg["content"]
+        if "execution_count" in content:
+            cell["execution_count"] = content["execution_count"]
+        if self.record_timing:
+            timing = cell["metadata"].setdefault("execution", {})
+            if msg_type == "status":
+                state = content["execution_state"]
+                if state in ("busy", "idle"):
+                    timing[f"iopub.status.{state}"] = _timestamp(msg)
+            elif msg_type == "execute_input":
+                timing["iopub.execute_input"] = _timestamp(msg)
+        self._sink(msg)
+        if msg_type == "status" and content["execution_state"] == "idle":
+            raise CellExecutionComplete()
+        if msg_type.startswith("comm"):
+            self.handle_comm_msg(cell.outputs, msg, cell_index)
+        return None
+
+
+def _timestamp(msg: dict[str, Any]) -> str:
+    from nbclient.client import timestamp
+
+    return str(timestamp(msg))
+
+
+class Executor:
+    """Drives the cells of one run against a kernel from the server's kernel manager.
+
+    ``km`` is whatever manager the server holds for the kernel (local, or a gateway's
+    remote kernel); the executor only uses its client, ``is_alive`` and nothing else, so
+    it never touches the event loop's signal handlers the way ``NotebookClient.execute``
+    does.
+    """
+
+    def __init__(
+        self,
+        nb: NotebookNode,
+        km: Any,
+        sink: MessageSink,
+        timeout: int | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self._sink = sink
+        self._log = log or logging.getLogger(__name__)
+        self.current_cell_id: str | None = None
+        self.client = _StreamingClient(
+            nb,
+            self._forward,
+            km=km,
+            timeout=timeout,
+            allow_errors=True,
+            record_timing=True,
+            iopub_timeout=30,
+            log=self._log,
+        )
+        self._kc: Any = None
+
+    def _forward(self, msg: dict[str, Any]) -> None:
+        if self.current_cell_id is not None:
+            self._sink(self.current_cell_id, msg)
+
+    async def start(self, ready_timeout: float = 60) -> None:
+        kc = self.client.km.client()
+        await ensure_async(kc.start_channels())
+        await ensure_async(kc.wait_for_ready(timeout=ready_timeout))
+        self._kc = kc
+        self.client.kc = kc
+
+    async def stop(self) -> None:
+        if self._kc is not None:
+            await ensure_async(self._kc.stop_channels())
+            self._kc = None
+
+    async def run_cell(self, cell: NotebookNode, index: int, cell_id: str) -> CellResult:
+        """Execute one code cell; outputs reach the sink as they arrive."""
+        self.current_cell_id = cell_id
+        reply: dict[str, Any] | None = None
+        try:
+            await self.client.async_execute_cell(cell, index, store_history=True)
+            reply = self._last_reply()
+        except DeadKernelError:
+            return self._result(cell, DEAD, "kernel died")
+        except CellTimeoutError as e:
+            return self._result(cell, TIMEOUT, str(e).strip().splitlines()[0])
+        finally:
+            self.current_cell_id = None
+        status = (reply or {}).get("content", {}).get("status", OK)
+        if reply is not None and "started" in reply.get("metadata", {}):
+            started = reply["metadata"]["started"]
+            cell.metadata.setdefault("execution", {})["shell.execute_reply.started"] = str(
+                started
+            )
+        error = None
+        if status == ERROR:
+            content = (reply or {})["content"]
+            error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}".rstrip(": ")
+        return self._result(cell, status, error)
+
+    def _last_reply(self) -> dict[str, Any] | None:
+        task = self.client.task_poll_for_reply
+        return task.result() if task is not None and task.done() else None
+
+    @staticmethod
+    def _result(cell: NotebookNode, status: str, error: str | None) -> CellResult:
+        return CellResult(
+            status=status,
+            execution_count=cell.get("execution_count"),
+            execution=dict(cell.metadata.get("execution", {})),
+            error=error,
+        )

@@ -1,0 +1,212 @@
+"""HTTP and WebSocket handlers of the REST API: parse, authorize, call the RunManager, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .manager import RunManager
+from .models import LapdError
+
+# Jupyter Server's authorizer sees this name; without it every handler would fall back
+# to a resource nobody grants on purpose.
+AUTH_RESOURCE = "jupyter_lapd:runs"
+
+T = TypeVar("T")
+
+
+class LapdHandler(APIHandler):
+    """Base of the REST handlers: the resource name, the manager, and error mapping."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RunManager) -> None:
+        self._manager = manager
+
+    @property
+    def manager(self) -> RunManager:
+        return self._manager
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
+        """Run a manager call, turning domain errors into their HTTP status."""
+        try:
+            return await fn(*args, **kw)
+        except LapdError as e:
+            raise web.HTTPError(e.status, e.message) from None
+
+    async def require_execute(self) -> None:
+        """Starting or cancelling a run executes code: it needs execute on kernels too."""
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
+        )
+        if not allowed:
+            raise web.HTTPError(403, "Running code requires permission to execute kernels")
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise web.HTTPError(400, f"Request body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "Request body must be a JSON object")
+        return body
+
+
+class RunsHandler(LapdHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_query_argument("path", None) or None
+        status = self.get_query_argument("status", None)
+        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+        runs = await self.call(self.manager.list_runs, path, statuses)
+        self.finish({"runs": [r.to_dict(with_cells=False) for r in runs]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        await self.require_execute()
+        body = self.json_body()
+        allowed = {"path", "cells", "kernel", "kernel_name", "allow_errors"}
+        extra = sorted(set(body) - allowed)
+        if extra:
+            raise web.HTTPError(400, f"Unknown field(s): {', '.join(extra)}")
+        if "path" not in body:
+            raise web.HTTPError(400, "Missing field 'path'")
+        record = await self.call(
+            self.manager.create_run,
+            body["path"],
+            cells=body.get("cells"),
+            kernel=body.get("kernel") or "session",
+            kernel_name=body.get("kernel_name"),
+            allow_errors=body.get("allow_errors", False),
+        )
+        location = url_path_join(self.base_url, "lapd", "api", "runs", record.id)
+        self.set_header("Location", location)
+        self.set_status(201)
+        self.finish(record.to_dict(with_cells=True))
+
+
+class RunHandler(LapdHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        record = await self.call(self.manager.get_run, run_id)
+        self.finish(record.to_dict(with_cells=True))
+
+
+class CancelHandler(LapdHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        await self.require_execute()
+        record = await self.call(self.manager.cancel_run, run_id)
+        self.set_status(202)
+        self.finish(record.to_dict(with_cells=True))
+
+
+class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    """A snapshot, then every event of the run in seq order; resumable with ``?since=``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RunManager) -> None:
+        self._manager = manager
+        self._sender: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[dict[str, Any] | None] | None = None
+        self._since: int | None = None
+
+    def set_default_headers(self) -> None:
+        """No JupyterHandler headers on a websocket upgrade."""
+
+    async def pre_get(self, run_id: str) -> None:
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403)
+        since = self.get_argument("since", None)
+        if since is not None:
+            try:
+                self._since = int(since)
+            except ValueError:
+                raise web.HTTPError(400, "'since' must be an integer") from None
+            if self._since < 0:
+                raise web.HTTPError(400, "'since' must not be negative")
+        try:
+            await self._manager.get_run(run_id)
+        except LapdError as e:
+            raise web.HTTPError(e.status, e.message) from None
+
+    @ws_authenticated
+    async def get(self, run_id: str) -> None:
+        await self.pre_get(run_id)
+        await super().get(run_id)
+
+    async def open(self, run_id: str) -> None:  # type: ignore[override]
+        super().open()
+        # subscribe before taking the snapshot: nothing can fall between the two
+        self._queue = self._manager.hub.subscribe(run_id)
+        self._sender = asyncio.create_task(self._send_all(run_id))
+
+    async def _send_all(self, run_id: str) -> None:
+        manager, since = self._manager, self._since
+        try:
+            snapshot = await manager.snapshot(run_id, with_outputs=since is None)
+            if since is None:
+                last = int(snapshot["seq"])
+            else:
+                snapshot["replay_from"] = last = since
+            await self._send(snapshot)
+            if since is not None:
+                for event in await manager.hub.history(run_id, since):
+                    if event["seq"] > last:
+                        await self._send(event)
+                        last = event["seq"]
+            queue = self._queue
+            while queue is not None:
+                event = await queue.get()
+                if event is None:
+                    break
+                if event["seq"] > last:
+                    await self._send(event)
+                    last = event["seq"]
+        except WebSocketClosedError:
+            return
+        finally:
+            if self._queue is not None:
+                manager.hub.unsubscribe(run_id, self._queue)
+        self.close(1000, "run ended")
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        await self.write_message(json.dumps(event))
+
+    def on_message(self, message: str | bytes) -> None:
+        """The stream is one-way; anything a client sends is ignored."""
+
+    def on_close(self) -> None:
+        super().on_close()
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
+
+
+def route_table(manager: RunManager) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Patterns relative to the server's base URL (the extension app prefixes it)."""
+    run_id = r"(?P<run_id>[^/]+)"
+    kwargs = {"manager": manager}
+    return [
+        (r"/lapd/api/runs", RunsHandler, kwargs),
+        (rf"/lapd/api/runs/{run_id}", RunHandler, kwargs),
+        (rf"/lapd/api/runs/{run_id}/cancel", CancelHandler, kwargs),
+        (rf"/lapd/api/runs/{run_id}/events", EventsHandler, kwargs),
+    ]

@@ -1,0 +1,257 @@
+"""RunManager: admission, queueing, one active run per notebook, cancel, and restart recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from . import notebooks
+from .events import EventHub
+from .kernels import KernelProvider
+from .models import (
+    CellRecord,
+    CellStatus,
+    InvalidRunRequest,
+    KernelMode,
+    RunConflict,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+    utcnow,
+)
+from .outputs import replay
+from .runner import ActiveRun
+from .store import Store
+from .writer import write_notebook
+
+T = TypeVar("T")
+
+
+class RunManager:
+    """Owns every run of one server: the queue, the tasks, and their records.
+
+    It holds no tornado objects; handlers and the extension app pass plain values in.
+    All database calls go through one worker thread, so writes keep their order and the
+    event loop never waits on SQLite.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        kernels: KernelProvider,
+        root_dir: str,
+        flush_interval: float = 1.0,
+        max_concurrent_runs: int = 4,
+        history_days: float = 30,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.kernels = kernels
+        self.root_dir = root_dir
+        self.flush_interval = flush_interval
+        self.max_concurrent_runs = max_concurrent_runs
+        self.history_days = history_days
+        self.log = log or logging.getLogger(__name__)
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
+        self.hub = EventHub(store, self.db_call, log=self.log)
+        self._active: dict[str, ActiveRun] = {}  # queued and running, by run id
+        self._queue: list[ActiveRun] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def db_call(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args))
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from the previous server process, then start journaling."""
+        self.hub.start()
+        stale = await self.db_call(
+            self.store.list_runs, None, [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
+            self.root_dir,
+        )
+        for record in stale:
+            record.status = RunStatus.INTERRUPTED
+            record.error = "the server stopped while the run was active"
+            record.finished = record.finished or utcnow()
+            for cell in record.cells:
+                if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
+                    cell.status = CellStatus.SKIPPED
+            await self.db_call(self.store.save_run, record, self.root_dir)
+            self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
+        if self.history_days > 0:
+            cutoff = utcnow() - timedelta(days=self.history_days)
+            await self.db_call(self.store.delete_finished_before, cutoff)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Cancel active runs, letting each write its file, within ``timeout`` seconds."""
+        for run in list(self._queue):
+            await self.cancel_run(run.record.id)
+        running = [r for r in self._active.values() if r.task is not None]
+        for run in running:
+            self._track(run.cancel())
+        tasks = [r.task for r in running if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        await self.hub.stop()
+        self._db.shutdown(wait=True)
+
+    def _track(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        path: str,
+        cells: Sequence[str] | None = None,
+        kernel: str = KernelMode.SESSION.value,
+        kernel_name: str | None = None,
+        allow_errors: bool = False,
+    ) -> RunRecord:
+        """Validate a request and queue the run; nothing on disk changes if it is refused."""
+        try:
+            mode = KernelMode(kernel)
+        except ValueError:
+            raise InvalidRunRequest(
+                f"'kernel' must be 'session' or 'new', not {kernel!r}"
+            ) from None
+        if kernel_name is not None and not isinstance(kernel_name, str):
+            raise InvalidRunRequest("'kernel_name' must be a string")
+        if not isinstance(allow_errors, bool):
+            raise InvalidRunRequest("'allow_errors' must be true or false")
+        api_path, os_path = notebooks.resolve_path(self.root_dir, path)
+        nb = await asyncio.to_thread(notebooks.load_notebook, api_path, os_path)
+        busy = self._active_on(api_path)
+        if busy is not None:
+            raise RunConflict(f"Run {busy.record.id} is already active on {api_path}")
+        needs_ids = notebooks.ensure_cell_ids(nb)
+        cell_ids = notebooks.select_cells(nb, cells)
+        name = kernel_name or notebooks.kernel_name_of(nb)
+        await self.kernels.check_kernel_name(name)
+        if needs_ids:
+            await asyncio.to_thread(write_notebook, os_path, nb)
+        record = RunRecord(
+            path=api_path,
+            cells=[CellRecord(id=c) for c in cell_ids],
+            kernel_mode=mode,
+            kernel_name=name,
+            allow_errors=allow_errors,
+        )
+        run = ActiveRun(
+            record, os_path, nb, self.hub, self.kernels, self._persist,
+            self.flush_interval, log=self.log,
+        )
+        self._active[record.id] = run
+        self.hub.open(record.id)
+        await self._persist(record)
+        self._queue.append(run)
+        self._pump()
+        return record
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        active = self._active.get(run_id)
+        if active is not None:
+            return active.record
+        record: RunRecord | None = await self.db_call(self.store.get_run, run_id)
+        if record is None:
+            raise RunNotFound(f"No such run: {run_id}")
+        return record
+
+    async def list_runs(
+        self, path: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[RunRecord]:
+        if statuses:
+            unknown = [s for s in statuses if s not in {v.value for v in RunStatus}]
+            if unknown:
+                raise InvalidRunRequest(f"Unknown status(es): {', '.join(unknown)}")
+        if path:
+            path = path.strip("/")
+        records: list[RunRecord] = await self.db_call(
+            self.store.list_runs, path, statuses, self.root_dir
+        )
+        # live records are fresher than their last save
+        return [self._active[r.id].record if r.id in self._active else r for r in records]
+
+    async def cancel_run(self, run_id: str) -> RunRecord:
+        record = await self.get_run(run_id)
+        run = self._active.get(run_id)
+        if run is None or not record.status.active:
+            return record
+        if run in self._queue:  # never started: nothing to interrupt or write
+            self._queue.remove(run)
+            record.status, record.finished = RunStatus.CANCELLED, utcnow()
+            for cell in record.cells:
+                cell.status = CellStatus.SKIPPED
+            run._emit_run()
+            await self._persist(record)
+            await self.hub.close(run_id)
+            self._active.pop(run_id, None)
+            return record
+        self._track(run.cancel())
+        return record
+
+    # -- events -----------------------------------------------------------------------
+
+    def active_run(self, run_id: str) -> ActiveRun | None:
+        return self._active.get(run_id)
+
+    async def snapshot(self, run_id: str, with_outputs: bool) -> dict[str, Any]:
+        """A ``snapshot`` event for a subscriber: live state, or rebuilt from the journal."""
+        active = self._active.get(run_id)
+        if active is not None:
+            snap = active.snapshot_event()
+            if not with_outputs:
+                snap.pop("outputs")
+            return snap
+        record = await self.get_run(run_id)
+        events = await self.db_call(self.store.read_events, run_id, 0)
+        snap = {
+            "seq": events[-1]["seq"] if events else 0,
+            "type": "snapshot",
+            "run": record.to_dict(with_cells=True),
+        }
+        if with_outputs:
+            model = replay(events)
+            snap["outputs"] = {cid: model.outputs(cid) for cid in model.cell_ids()}
+        return snap
+
+    # -- internals --------------------------------------------------------------------
+
+    def _active_on(self, path: str) -> ActiveRun | None:
+        for run in self._active.values():
+            if run.record.path == path:
+                return run
+        return None
+
+    async def _persist(self, record: RunRecord) -> None:
+        await self.db_call(self.store.save_run, record.copy(), self.root_dir)
+
+    def _pump(self) -> None:
+        running = sum(1 for r in self._active.values() if r.task is not None)
+        limit = self.max_concurrent_runs or len(self._queue) + running
+        while self._queue and running < limit:
+            run = self._queue.pop(0)
+            run.task = asyncio.create_task(self._execute(run), name=f"lapd-run:{run.record.id}")
+            running += 1
+
+    async def _execute(self, run: ActiveRun) -> None:
+        try:
+            await run.run()
+        except Exception:
+            self.log.exception("jupyter_lapd: run %s crashed", run.record.id)
+        finally:
+            self._active.pop(run.record.id, None)
+            self._pump()
+
+
+__all__ = ["RunManager"]

@@ -1,0 +1,95 @@
+"""Resolving a run request's notebook: path checks, reading, cell ids, and cell selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+
+import nbformat
+from nbformat import NotebookNode
+
+from .models import InvalidRunRequest, NotebookNotFound, PathForbidden
+
+
+def resolve_path(root_dir: str, path: str) -> tuple[str, str]:
+    """Map an API path to ``(api_path, os_path)``, refusing anything outside ``root_dir``.
+
+    Symlinks are resolved before the check, as a user could otherwise reach any file on
+    the machine through a link planted inside the root.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise InvalidRunRequest("'path' must be a non-empty string")
+    api_path = path.strip().replace("\\", "/").strip("/")
+    root = os.path.realpath(root_dir)
+    os_path = os.path.realpath(os.path.join(root, *api_path.split("/")))
+    if os.path.commonpath([root, os_path]) != root:
+        raise PathForbidden(f"{path!r} is outside the server's root directory")
+    return api_path, os_path
+
+
+def load_notebook(api_path: str, os_path: str) -> NotebookNode:
+    """Read and validate a notebook, with the error a user can act on."""
+    if not os.path.exists(os_path):
+        raise NotebookNotFound(f"No such notebook: {api_path}")
+    if os.path.isdir(os_path) or not os_path.endswith(".ipynb"):
+        raise InvalidRunRequest(f"{api_path} is not a notebook (.ipynb file)")
+    try:
+        with open(os_path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidRunRequest(f"{api_path} is not valid notebook JSON: {e}") from None
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidRunRequest(f"{api_path} is not a valid notebook: {message}") from None
+    return nb
+
+
+def ensure_cell_ids(nb: NotebookNode) -> bool:
+    """Give every cell an nbformat 4.5 id (as JupyterLab does on save); True if any was added.
+
+    Runs address cells by id, so a notebook from an older nbformat needs them on disk
+    before the run starts.
+    """
+    added = False
+    for cell in nb.cells:
+        if not cell.get("id"):
+            cell["id"] = uuid.uuid4().hex[:8]
+            added = True
+    if added and nb.nbformat_minor < 5:
+        nb.nbformat_minor = 5
+    return added
+
+
+def select_cells(nb: NotebookNode, cell_ids: Sequence[str] | None) -> list[str]:
+    """The ids to run, in notebook order: the given ones, or every code cell."""
+    code_ids = [cell["id"] for cell in nb.cells if cell.cell_type == "code"]
+    if cell_ids is None:
+        return code_ids
+    if not isinstance(cell_ids, list) or not all(isinstance(c, str) for c in cell_ids):
+        raise InvalidRunRequest("'cells' must be a list of cell id strings")
+    if not cell_ids:
+        raise InvalidRunRequest("'cells' is empty: omit it to run every code cell")
+    all_ids = {cell["id"]: cell.cell_type for cell in nb.cells}
+    unknown = [c for c in cell_ids if c not in all_ids]
+    if unknown:
+        raise InvalidRunRequest(f"Unknown cell id(s): {', '.join(unknown)}")
+    not_code = [c for c in cell_ids if all_ids[c] != "code"]
+    if not_code:
+        raise InvalidRunRequest(f"Not code cell(s): {', '.join(not_code)}")
+    wanted = set(cell_ids)
+    return [c for c in code_ids if c in wanted]
+
+
+def cell_index(nb: NotebookNode) -> dict[str, int]:
+    return {cell["id"]: i for i, cell in enumerate(nb.cells)}
+
+
+def kernel_name_of(nb: NotebookNode) -> str | None:
+    spec = nb.metadata.get("kernelspec") or {}
+    name = spec.get("name")
+    return name if isinstance(name, str) and name else None

@@ -1,0 +1,240 @@
+"""ActiveRun: one run from its first cell to its last event, file written, kernel released."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nbformat import NotebookNode
+
+from . import events as ev
+from .events import EventHub
+from .executor import ABORTED, DEAD, OK, TIMEOUT, CellResult, Executor
+from .kernels import KernelLease, KernelProvider
+from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
+from .notebooks import cell_index
+from .outputs import OutputModel, events_from_message
+from .writer import CellState, NotebookWriter, WriteResult, read_notebook
+
+Persist = Callable[[RunRecord], Awaitable[None]]
+
+
+class ActiveRun:
+    """Executes a run's cells in order and keeps journal, subscribers and file in step.
+
+    Every change goes through ``_emit``: the event is numbered by the hub, applied to the
+    OutputModel and marked for the writer in one synchronous step, so any reader sees a
+    state that corresponds exactly to a seq number.
+    """
+
+    def __init__(
+        self,
+        record: RunRecord,
+        os_path: str,
+        nb: NotebookNode,
+        hub: EventHub,
+        kernels: KernelProvider,
+        persist: Persist,
+        flush_interval: float,
+        cancel_grace: float = 10.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.record = record
+        self.os_path = os_path
+        self._nb = nb
+        self._hub = hub
+        self._kernels = kernels
+        self._persist = persist
+        self._log = log or logging.getLogger(__name__)
+        self._cancel_grace = cancel_grace
+        self.model = OutputModel()
+        self.writer = NotebookWriter(
+            os_path, self._snapshot, self._on_written, flush_interval=flush_interval, log=log
+        )
+        self._lease: KernelLease | None = None
+        self._deleted: set[str] = set()
+        self._cancel_requested = False
+        self.task: asyncio.Task[None] | None = None
+        self._known_mtime = 0
+
+    # -- events -----------------------------------------------------------------------
+
+    def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
+        numbered = self._hub.publish(self.record.id, event)
+        self.model.apply(numbered)
+        if event["type"] not in (ev.RUN, ev.FLUSHED):
+            self.writer.mark_dirty(urgent=event["type"] == ev.CELL_END)
+        return numbered
+
+    def _emit_run(self) -> None:
+        self._emit({"type": ev.RUN, "run": self.record.to_dict(with_cells=False)})
+
+    def _on_message(self, cell_id: str, msg: dict[str, Any]) -> None:
+        for event in events_from_message(cell_id, msg):
+            self._emit(event)
+
+    def _snapshot(self) -> tuple[int, dict[str, CellState]]:
+        cells = {
+            cell_id: CellState(
+                outputs=self.model.outputs(cell_id),
+                execution_count=self.model.execution_count(cell_id),
+                execution=self.model.execution_metadata(cell_id),
+            )
+            for cell_id in self.model.cell_ids()
+        }
+        return self._hub.seq(self.record.id), cells
+
+    def _on_written(self, upto: int, result: WriteResult) -> None:
+        self._deleted |= result.missing
+        self._known_mtime = os.stat(self.os_path).st_mtime_ns
+        self._emit(
+            {
+                "type": ev.FLUSHED,
+                "upto": upto,
+                "last_modified": result.last_modified,
+                "hash": result.hash,
+            }
+        )
+
+    def snapshot_event(self) -> dict[str, Any]:
+        """The run and the current outputs of its cells, exactly as of the current seq."""
+        outputs = {cid: self.model.outputs(cid) for cid in self.model.cell_ids()}
+        return {
+            "seq": self._hub.seq(self.record.id),
+            "type": ev.SNAPSHOT,
+            "run": self.record.to_dict(with_cells=True),
+            "outputs": outputs,
+        }
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        rec = self.record
+        rec.status, rec.started = RunStatus.RUNNING, utcnow()
+        self._emit_run()
+        await self._persist(rec)
+        executor: Executor | None = None
+        self.writer.start()
+        try:
+            self._lease = await self._kernels.acquire(rec.kernel_mode, rec.path, rec.kernel_name)
+            rec.kernel_id, rec.kernel_name = self._lease.kernel_id, self._lease.kernel_name
+            self._emit_run()
+            await self._persist(rec)
+            executor = Executor(
+                self._nb, self._kernels.manager_of(rec.kernel_id), self._on_message, log=self._log
+            )
+            await executor.start()
+            await self._run_cells(executor)
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                raise
+            self._finish(RunStatus.CANCELLED)
+        except Exception as e:
+            self._log.exception("jupyter_lapd: run %s failed", rec.id)
+            self._finish(RunStatus.FAILED, f"{type(e).__name__}: {e}")
+        finally:
+            await self._wind_down(executor)
+
+    async def _run_cells(self, executor: Executor) -> None:
+        rec = self.record
+        indices = cell_index(self._nb)
+        for position, cell in enumerate(rec.cells, start=1):
+            if self._cancel_requested:
+                break
+            if not await self._still_in_file(cell.id):
+                cell.status = CellStatus.SKIPPED
+                continue
+            nb_cell = self._nb.cells[indices[cell.id]]
+            cell.status, cell.started = CellStatus.RUNNING, utcnow()
+            self._emit({"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(cell.started)})
+            await self._persist(rec)
+            if nb_cell.source.strip():
+                result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
+            else:  # Jupyter does not send empty cells to the kernel
+                result = CellResult(OK)
+            cell.finished, cell.execution_count = utcnow(), result.execution_count
+            cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR
+            self._emit(
+                {
+                    "type": ev.CELL_END,
+                    "cell_id": cell.id,
+                    "status": cell.status.value,
+                    "execution_count": result.execution_count,
+                    "execution": result.execution,
+                    "finished": isoformat(cell.finished),
+                }
+            )
+            await self._persist(rec)
+            if self._cancel_requested:
+                break
+            if result.status == DEAD:
+                self._finish(RunStatus.FAILED, f"kernel died while running cell {position}")
+                return
+            if result.status == TIMEOUT or (result.status != OK and not rec.allow_errors):
+                reason = "aborted" if result.status == ABORTED else result.error
+                self._finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
+                return
+        if self._cancel_requested:
+            self._finish(RunStatus.CANCELLED)
+        else:
+            self._finish(RunStatus.COMPLETED)
+
+    async def _still_in_file(self, cell_id: str) -> bool:
+        """False if the user deleted the cell; re-reads only when the file changed."""
+        if cell_id in self._deleted:
+            return False
+        try:
+            mtime = os.stat(self.os_path).st_mtime_ns
+            if mtime != self._known_mtime:
+                nb = await asyncio.to_thread(read_notebook, self.os_path)
+                present = {c.get("id") for c in nb.cells if c.cell_type == "code"}
+                self._deleted |= {c.id for c in self.record.cells if c.id not in present}
+                self._known_mtime = mtime
+        except Exception as e:  # unreadable mid-edit: run on, the writer will report it
+            self._log.warning("jupyter_lapd: could not re-read %s: %s", self.os_path, e)
+        return cell_id not in self._deleted
+
+    def _finish(self, status: RunStatus, error: str | None = None) -> None:
+        rec = self.record
+        if rec.status.active:
+            rec.status, rec.error = status, error
+        for cell in rec.cells:
+            if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
+                cell.status = CellStatus.SKIPPED
+
+    async def _wind_down(self, executor: Executor | None) -> None:
+        rec = self.record
+        if rec.status.active:  # ended by an unexpected error above
+            self._finish(RunStatus.FAILED, rec.error or "run ended unexpectedly")
+        rec.finished = utcnow()
+        try:
+            if executor is not None:
+                await executor.stop()
+            if self._lease is not None:
+                await self._kernels.release(self._lease)
+        except Exception:
+            self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
+        self._emit_run()
+        await self.writer.close()
+        if self.writer.error is not None and rec.error is None:
+            rec.error = f"could not write {rec.path}: {self.writer.error}"
+        await self._persist(rec)
+        await self._hub.close(rec.id)
+
+    async def cancel(self) -> None:
+        """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it."""
+        if self._cancel_requested:
+            return
+        self._cancel_requested = True
+        if self.record.current_cell_id is not None and self._lease is not None:
+            try:
+                await self._kernels.interrupt(self._lease.kernel_id)
+            except Exception as e:
+                self._log.warning("jupyter_lapd: interrupt failed: %s", e)
+        if self.task is not None:
+            done, _ = await asyncio.wait({self.task}, timeout=self._cancel_grace)
+            if not done:
+                self.task.cancel()

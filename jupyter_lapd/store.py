@@ -1,0 +1,156 @@
+"""SQLite persistence for run records and the per-run event journal (one file, WAL mode)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from .models import RunRecord, isoformat
+
+SCHEMA_VERSION = 1
+
+# One place for the schema: the server and the CLI both open the file through Store.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    root TEXT NOT NULL DEFAULT '',
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_path ON runs (path, created);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+class Store:
+    """Run records and journal in one SQLite database.
+
+    Every method is synchronous and thread-safe; the server calls them from a single
+    worker thread so that the event loop never waits on disk and writes keep their order.
+    WAL mode lets ``jupyter lapd list`` read while the server writes.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        folder = os.path.dirname(os.path.abspath(db_path))
+        os.makedirs(folder, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (only an OS crash can lose the
+        # last transactions), which is the failure the journal exists for.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock, self._conn:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- runs -------------------------------------------------------------------------
+
+    def save_run(self, run: RunRecord, root: str = "") -> None:
+        record = json.dumps(run.to_dict(with_cells=True))
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO runs (id, path, status, created, root, record)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET path=excluded.path, status=excluded.status,"
+                " record=excluded.record",
+                (run.id, run.path, run.status.value, isoformat(run.created), root, record),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            row = self._conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return RunRecord.from_dict(json.loads(row[0])) if row else None
+
+    def list_runs(
+        self,
+        path: str | None = None,
+        statuses: Sequence[str] | None = None,
+        root: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, filtered by notebook path, status values and server root."""
+        query = "SELECT record FROM runs"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if path is not None:
+            clauses.append("path = ?")
+            params.append(path)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if root is not None:
+            clauses.append("root = ?")
+            params.append(root)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY created DESC, rowid DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._conn.execute(query, params).fetchall()
+        return [RunRecord.from_dict(json.loads(row[0])) for row in rows]
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        """Forget finished runs created before ``cutoff`` and their journals."""
+        stamp = isoformat(cutoff)
+        active = ("queued", "running")
+        with self._lock, self._conn:
+            ids = [
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT id FROM runs WHERE created < ? AND status NOT IN (?, ?)",
+                    (stamp, *active),
+                )
+            ]
+            for run_id in ids:
+                self._conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
+                self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        return len(ids)
+
+    # -- journal ----------------------------------------------------------------------
+
+    def append_events(self, run_id: str, events: Iterable[dict[str, Any]]) -> None:
+        rows = [(run_id, e["seq"], e["type"], json.dumps(e)) for e in events]
+        if not rows:
+            return
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO journal (run_id, seq, type, event) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def read_events(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
+        """Journal events of a run with ``seq > since``, in order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT event FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, since),
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def last_seq(self, run_id: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(seq) FROM journal WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0

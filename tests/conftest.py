@@ -1,0 +1,144 @@
+"""Fixtures: a real Jupyter Server with the extension, real kernels, notebooks on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Any, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_lapd": True, "jupyter_server_terminals": False},
+            # every endpoint must demand authentication
+            "allow_unauthenticated_access": False,
+        },
+        "Lapd": {"db_path": str(tmp_path / "lapd-db" / "runs.db"), "flush_interval": 0.2},
+    }
+
+
+@pytest.fixture
+def lapd_app(jp_serverapp: Any) -> Any:
+    return jp_serverapp.extension_manager.extension_points["jupyter_lapd"].app
+
+
+def make_notebook(cells: list[str | tuple[str, str]]) -> nbformat.NotebookNode:
+    """Code cells from strings, markdown from ("markdown", text); ids are c0, c1, ..."""
+    nb_cells = []
+    for i, cell in enumerate(cells):
+        if isinstance(cell, tuple):
+            made = new_markdown_cell(cell[1])
+        else:
+            made = new_code_cell(cell)
+        made["id"] = f"c{i}"
+        nb_cells.append(made)
+    nb = new_notebook(cells=nb_cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture
+def lapd_notebook(jp_root_dir: Path) -> Callable[..., Path]:
+    def write(cells: list[str | tuple[str, str]], name: str = "nb.ipynb") -> Path:
+        path = jp_root_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(make_notebook(cells), path)
+        return path
+
+    return write
+
+
+def read_nb(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    return nb
+
+
+@pytest.fixture
+def lapd_start(jp_fetch: Any) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def start(path: str, **body: Any) -> dict[str, Any]:
+        response = await jp_fetch(
+            "lapd", "api", "runs", method="POST", body=json.dumps({"path": path, **body})
+        )
+        assert response.code == 201
+        return json.loads(response.body)  # type: ignore[no-any-return]
+
+    return start
+
+
+@pytest.fixture
+def lapd_get(jp_fetch: Any) -> Callable[[str], Awaitable[dict[str, Any]]]:
+    async def get(run_id: str) -> dict[str, Any]:
+        response = await jp_fetch("lapd", "api", "runs", run_id)
+        return json.loads(response.body)  # type: ignore[no-any-return]
+
+    return get
+
+
+@pytest.fixture
+def lapd_wait(lapd_get: Any) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def wait(
+        run_id: str,
+        statuses: set[str] | str = frozenset(TERMINAL),
+        timeout: float = 120,
+        cell: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the run (or one of its cells, ``(cell_id, status)``) reaches a status."""
+        wanted = {statuses} if isinstance(statuses, str) else set(statuses)
+        deadline = time.monotonic() + timeout
+        while True:
+            run = await lapd_get(run_id)
+            if cell is not None:
+                states = {c["id"]: c["status"] for c in run["cells"]}
+                if states.get(cell[0]) == cell[1]:
+                    return run
+            elif run["status"] in wanted:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} did not reach {wanted or cell}: {run}")
+            await asyncio.sleep(0.1)
+
+    return wait
+
+
+@pytest.fixture
+def lapd_events(jp_ws_fetch: Any) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    async def collect(
+        run_id: str, since: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Read the events socket until the server closes it (run ended) or ``limit``."""
+        params = {"since": str(since)} if since is not None else None
+        ws = await jp_ws_fetch("lapd", "api", "runs", run_id, "events", params=params)
+        events: list[dict[str, Any]] = []
+        try:
+            while limit is None or len(events) < limit:
+                message = await asyncio.wait_for(ws.read_message(), timeout=120)
+                if message is None:
+                    break
+                events.append(json.loads(message))
+        finally:
+            ws.close()
+        return events
+
+    return collect
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
