@@ -155,6 +155,7 @@ class RunManager:
         self.hub.open(record.id)
         await self._persist(record)
         self._queue.append(run)
+        self.hub.start()  # idempotent: journaling must run even if start() was skipped
         self._pump()
         return record
 

@@ -59,6 +59,7 @@ class ActiveRun:
         self._cancel_requested = False
         self.task: asyncio.Task[None] | None = None
         self._known_mtime = 0
+        self._outcome: tuple[RunStatus, str | None] | None = None
 
     # -- events -----------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ class ActiveRun:
         return self._hub.seq(self.record.id), cells
 
     def _on_written(self, upto: int, result: WriteResult) -> None:
-        self._deleted |= result.missing
+        self._deleted |= {c.id for c in self.record.cells if c.id not in result.present}
         self._known_mtime = os.stat(self.os_path).st_mtime_ns
         self._emit(
             {
@@ -198,18 +199,19 @@ class ActiveRun:
         return cell_id not in self._deleted
 
     def _finish(self, status: RunStatus, error: str | None = None) -> None:
+        """Decide the outcome; it becomes visible once the file holds everything."""
         rec = self.record
-        if rec.status.active:
-            rec.status, rec.error = status, error
+        if self._outcome is None:
+            self._outcome = (status, error)
         for cell in rec.cells:
             if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
                 cell.status = CellStatus.SKIPPED
 
     async def _wind_down(self, executor: Executor | None) -> None:
         rec = self.record
-        if rec.status.active:  # ended by an unexpected error above
-            self._finish(RunStatus.FAILED, rec.error or "run ended unexpectedly")
-        rec.finished = utcnow()
+        if self._outcome is None:  # ended by an unexpected error above
+            self._finish(RunStatus.FAILED, "run ended unexpectedly")
+        assert self._outcome is not None
         try:
             if executor is not None:
                 await executor.stop()
@@ -217,12 +219,18 @@ class ActiveRun:
                 await self._kernels.release(self._lease)
         except Exception:
             self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
-        self._emit_run()
         await self.writer.close()
-        if self.writer.error is not None and rec.error is None:
-            rec.error = f"could not write {rec.path}: {self.writer.error}"
-        await self._persist(rec)
+        status, error = self._outcome
+        if self.writer.error is not None and error is None:
+            error = f"could not write {rec.path}: {self.writer.error}"
+        # Only now, with the file written and the journal complete, does the run show
+        # as ended: a client that sees "completed" can trust the file it then reads.
+        final = rec.copy()
+        final.status, final.error, final.finished = status, error, utcnow()
+        self._emit({"type": ev.RUN, "run": final.to_dict(with_cells=False)})
         await self._hub.close(rec.id)
+        rec.status, rec.error, rec.finished = status, error, final.finished
+        await self._persist(rec)
 
     async def cancel(self) -> None:
         """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it."""

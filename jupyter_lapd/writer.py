@@ -34,6 +34,7 @@ class WriteResult:
     last_modified: str
     hash: str
     missing: set[str]
+    present: set[str]
     seconds: float
     size: int
 
@@ -90,10 +91,8 @@ def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[s
 
 def serialize(nb: nbformat.NotebookNode) -> bytes:
     """The bytes Jupyter itself would save, refusing a notebook that does not validate."""
-    problems: dict[str, Any] = {}
-    text = nbformat.writes(nb, version=NBFORMAT_VERSION, capture_validation_error=problems)
-    if problems:  # never put an invalid notebook on disk
-        raise problems["ValidationError"]
+    nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
+    text = nbformat.v4.writes_json(nb)
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
@@ -122,6 +121,7 @@ def write_cells(os_path: str, cells: dict[str, CellState]) -> WriteResult:
         last_modified=isoformat(modified) or "",
         hash=hashlib.sha256(data).hexdigest(),
         missing=missing,
+        present={c.get("id") for c in nb.cells if c.cell_type == "code"},
         seconds=time.monotonic() - started,
         size=len(data),
     )

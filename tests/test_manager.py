@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from conftest import read_nb
+from tornado.httpclient import HTTPClientError
 
 
 async def test_run_all_code_cells_writes_outputs(lapd_notebook, lapd_start, lapd_wait):
@@ -13,9 +17,109 @@ async def test_run_all_code_cells_writes_outputs(lapd_notebook, lapd_start, lapd
     run = await lapd_wait(run["id"])
     assert run["status"] == "completed", run
     assert run["cells_done"] == 3
+    assert run["started"] and run["finished"] and run["error"] is None
     nb = read_nb(path)
     assert nb.cells[2].outputs[0]["text"] == "42\n"
     assert nb.cells[3].outputs[0]["data"]["text/plain"] == "42"
     counts = [nb.cells[i].execution_count for i in (0, 2, 3)]
     assert counts == sorted(counts) and None not in counts
-    assert "iopub.execute_input" in nb.cells[2].metadata["execution"]
+    timing = nb.cells[2].metadata["execution"]
+    for key in ("iopub.status.busy", "iopub.execute_input", "shell.execute_reply", "iopub.status.idle"):
+        assert key in timing
+
+
+async def test_listed_cells_run_in_notebook_order(lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["print('a')", "print('b')", "print('c')"])
+    run = await lapd_start("nb.ipynb", cells=["c2", "c0"])
+    assert [c["id"] for c in run["cells"]] == ["c0", "c2"]
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    nb = read_nb(path)
+    assert nb.cells[0].outputs[0]["text"] == "a\n"
+    assert nb.cells[1].outputs == []
+    assert nb.cells[2].outputs[0]["text"] == "c\n"
+    # the kernel's own counter numbers the cells, in execution order
+    assert nb.cells[2].execution_count == nb.cells[0].execution_count + 1
+
+
+async def test_failing_cell_stops_the_run(lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["print('before')", "1/0", "print('after')"])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "failed"
+    assert "ZeroDivisionError" in run["error"]
+    assert [c["status"] for c in run["cells"]] == ["done", "error", "skipped"]
+    nb = read_nb(path)
+    assert nb.cells[1].outputs[0]["output_type"] == "error"
+    assert nb.cells[1].outputs[0]["ename"] == "ZeroDivisionError"
+    assert nb.cells[2].outputs == []
+
+
+async def test_allow_errors_runs_on(lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["1/0", "print('after')"])
+    run = await lapd_start("nb.ipynb", allow_errors=True)
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    assert [c["status"] for c in run["cells"]] == ["error", "done"]
+    assert read_nb(path).cells[1].outputs[0]["text"] == "after\n"
+
+
+async def test_cancel_interrupts_and_skips(jp_fetch, lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["print('started', flush=True)\nimport time\ntime.sleep(120)", "print(2)"])
+    run = await lapd_start("nb.ipynb")
+    await lapd_wait(run["id"], cell=("c0", "running"))
+    response = await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
+    assert response.code == 202
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "cancelled"
+    assert [c["status"] for c in run["cells"]] == ["error", "skipped"]
+    outputs = read_nb(path).cells[0].outputs
+    assert outputs[0]["text"] == "started\n"
+    assert outputs[-1]["ename"] == "KeyboardInterrupt"
+
+
+async def test_second_run_on_busy_notebook_is_409(lapd_notebook, lapd_start, lapd_wait, jp_fetch):
+    lapd_notebook(["import time; time.sleep(30)"])
+    run = await lapd_start("nb.ipynb")
+    with pytest.raises(HTTPClientError) as e:
+        await lapd_start("nb.ipynb")
+    assert e.value.code == 409
+    assert run["id"] in json.loads(e.value.response.body)["message"]
+    await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
+    assert (await lapd_wait(run["id"]))["status"] == "cancelled"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config):
+    # one run at a time, so that a second run is queued (applies to this module)
+    jp_server_config["Lapd"]["max_concurrent_runs"] = 1
+    return jp_server_config
+
+
+async def test_runs_beyond_the_limit_are_queued(lapd_notebook, lapd_start, lapd_wait, jp_fetch):
+    lapd_notebook(["import time; time.sleep(1); print('one')"], name="one.ipynb")
+    path = lapd_notebook(["print('two')"], name="two.ipynb")
+    first = await lapd_start("one.ipynb")
+    second = await lapd_start("two.ipynb")
+    assert second["status"] == "queued"
+    response = await jp_fetch("lapd", "api", "runs", params={"status": "queued"})
+    assert [r["id"] for r in json.loads(response.body)["runs"]] == [second["id"]]
+    assert (await lapd_wait(first["id"]))["status"] == "completed"
+    assert (await lapd_wait(second["id"]))["status"] == "completed"
+    assert read_nb(path).cells[0].outputs[0]["text"] == "two\n"
+    response = await jp_fetch("lapd", "api", "runs")
+    assert [r["id"] for r in json.loads(response.body)["runs"]] == [second["id"], first["id"]]
+
+
+async def test_cancel_a_queued_run(lapd_notebook, lapd_start, lapd_wait, jp_fetch):
+    lapd_notebook(["import time; time.sleep(60)"], name="one.ipynb")
+    path = lapd_notebook(["print('two')"], name="two.ipynb")
+    before = path.read_bytes()
+    first = await lapd_start("one.ipynb")
+    second = await lapd_start("two.ipynb")
+    await jp_fetch("lapd", "api", "runs", second["id"], "cancel", method="POST", body="")
+    run = await lapd_wait(second["id"])
+    assert run["status"] == "cancelled"
+    assert [c["status"] for c in run["cells"]] == ["skipped"]
+    assert path.read_bytes() == before
+    await jp_fetch("lapd", "api", "runs", first["id"], "cancel", method="POST", body="")
+    await lapd_wait(first["id"])

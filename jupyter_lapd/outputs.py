@@ -1,0 +1,363 @@
+"""Jupyter output semantics: kernel iopub messages to run events, run events to nbformat outputs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from nbformat import ValidationError
+from nbformat.v4 import output_from_msg as _untyped_output_from_msg
+
+log = logging.getLogger(__name__)
+
+# nbformat is untyped; this is the one place outputs are built from kernel messages.
+output_from_msg: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _untyped_output_from_msg
+
+Event = dict[str, Any]
+Output = dict[str, Any]
+
+_OUTPUT_MSG_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
+_DISPLAY_MSG_TYPES = frozenset({"display_data", "execute_result"})
+# Splits stream text into runs of plain text and the single control characters we interpret.
+_CONTROL = re.compile(r"([\r\b\n])")
+# Completed lines are kept in small chunks; this many are joined into one block, so a cell
+# printing millions of lines holds few Python objects while each character is copied once.
+_CHUNKS_PER_BLOCK = 1024
+
+
+def events_from_message(cell_id: str, msg: Mapping[str, Any]) -> list[Event]:
+    """Convert one kernel iopub message into run events (without ``seq``).
+
+    This is the only translation from the kernel protocol to the public event wire format,
+    so the executor, the journal and the browser all see the same shapes. Messages that do
+    not change outputs (``status``, ``execute_input``, ``comm_*``, ...) give no event.
+
+    Parameters
+    ----------
+    cell_id : str
+        The nbformat id of the cell whose execution the message belongs to.
+    msg : Mapping
+        A jupyter_client message (``header``, ``msg_type``, ``content``, ...).
+
+    Returns
+    -------
+    list of dict
+        Zero or one event: ``output`` (with ``display_id`` when the kernel set one),
+        ``clear_output`` or ``update_display``. An output message that is not valid nbformat
+        is logged and dropped, since saving it would make the notebook invalid.
+    """
+    msg_type = msg.get("msg_type") or msg["header"]["msg_type"]
+    content: Mapping[str, Any] = msg.get("content") or {}
+    if msg_type == "clear_output":
+        return [{"type": "clear_output", "cell_id": cell_id, "wait": bool(content.get("wait"))}]
+    if msg_type == "update_display_data":
+        display_id = _display_id(content)
+        output = _output("display_data", content) if display_id else None
+        if output is None:
+            return []
+        update = {
+            "output_type": "display_data",
+            "data": output["data"],
+            "metadata": output["metadata"],
+        }
+        return [
+            {
+                "type": "update_display",
+                "cell_id": cell_id,
+                "display_id": display_id,
+                "output": update,
+            }
+        ]
+    if msg_type not in _OUTPUT_MSG_TYPES:
+        return []
+    output = _output(msg_type, content)
+    if output is None:
+        return []
+    event: Event = {"type": "output", "cell_id": cell_id, "output": output}
+    display_id = _display_id(content) if msg_type in _DISPLAY_MSG_TYPES else None
+    if display_id:
+        event["display_id"] = display_id
+    return [event]
+
+
+def _display_id(content: Mapping[str, Any]) -> str | None:
+    # ``transient`` may be absent, None or empty: all mean "no display id" (as in nbclient).
+    transient = content.get("transient")
+    if not isinstance(transient, Mapping):
+        return None
+    display_id = transient.get("display_id")
+    return str(display_id) if display_id else None
+
+
+def _output(msg_type: str, content: Mapping[str, Any]) -> Output | None:
+    if msg_type == "stream":
+        # Hot path (one per print flush): the shape is fixed, skip nbformat's schema validation.
+        name, text = content.get("name"), content.get("text")
+        if isinstance(name, str) and isinstance(text, str):
+            return {"output_type": "stream", "name": name, "text": text}
+    if msg_type in _DISPLAY_MSG_TYPES and "metadata" not in content:
+        content = {**content, "metadata": {}}
+    try:
+        node = output_from_msg({"header": {"msg_type": msg_type}, "content": content})
+    except (KeyError, TypeError, ValueError, ValidationError) as err:
+        log.warning("Dropping invalid %s output: %s", msg_type, err)
+        return None
+    plain = _plain(node)
+    assert isinstance(plain, dict)
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """NotebookNode trees to plain dicts and lists, so events serialise and compare as JSON."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+class _Stream:
+    """One stream output being built incrementally.
+
+    Text is interpreted line by line, as ``\\r`` and ``\\b`` never reach past a newline:
+    completed lines are kept as chunks and never touched again, the unfinished line is a
+    mutable buffer. So each fragment costs O(its length), whatever the size of the output.
+    """
+
+    __slots__ = ("_blocks", "_cr", "_line", "_recent", "_text", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._blocks: list[str] = []  # completed lines, joined in groups
+        self._recent: list[str] = []  # completed lines not yet grouped into a block
+        self._line = io.StringIO()  # the unfinished line, with \r and \b already applied
+        self._cr = False  # a trailing \r: erases the line if text follows, kept before \n
+        self._text: str | None = ""
+
+    def append(self, text: str) -> None:
+        if not text:
+            return
+        self._text = None
+        self.text()
+        if "\r" in text or "\b" in text:
+            for piece in _CONTROL.split(text):
+                self._append_piece(piece)
+            return
+        # Fast path: plain text, possibly many lines at once, taken in at most two slices.
+        if self._cr and text[0] != "\n":
+            self._erase()
+        end = text.rfind("\n") + 1
+        if not end:
+            self._line.write(text)
+            return
+        self._complete(text if end == len(text) else text[:end])
+        if end < len(text):
+            self._line.write(text[end:])
+
+    def _append_piece(self, piece: str) -> None:
+        if piece == "\n":
+            self._complete(piece)
+        elif piece == "\r":
+            if self._cr:  # "\r\r": the first one is followed by a character, so it erases
+                self._erase()
+            self._cr = True
+        elif piece == "\b":
+            if self._cr:  # "\r\b": the backspace takes the \r itself back
+                self._cr = False
+            elif pos := self._line.tell():
+                self._line.seek(pos - 1)
+                self._line.truncate()
+            # a backspace at the start of a line has nothing to remove
+        elif piece:
+            if self._cr:
+                self._erase()
+            self._line.write(piece)
+
+    def _erase(self) -> None:
+        """A \\r followed by a character other than \\n: the line so far is overwritten."""
+        self._line = io.StringIO()
+        self._cr = False
+
+    def _complete(self, lines: str) -> None:
+        """Close the unfinished line with ``lines`` (which ends with a newline)."""
+        head = self._line.getvalue()
+        if self._cr:
+            head += "\r"  # "\r\n" is a plain line end, as in nbclient and the notebook
+        if head:
+            lines = head + lines
+            self._line = io.StringIO()
+            self._cr = False
+        self._recent.append(lines)
+        if len(self._recent) >= _CHUNKS_PER_BLOCK:
+            self._blocks.append("".join(self._recent))
+            self._recent = []
+
+    def text(self) -> str:
+        if self._text is None:
+            if len(self._blocks) + len(self._recent) > 1:
+                self._blocks = ["".join(self._blocks + self._recent)]
+                self._recent = []
+            done = self._blocks[0] if self._blocks else "".join(self._recent)
+            tail = self._line.getvalue() + ("\r" if self._cr else "")
+            self._text = done + tail if tail else done
+        return self._text
+
+    def to_output(self) -> Output:
+        return {"output_type": "stream", "name": self.name, "text": self.text()}
+
+
+class _Cell:
+    __slots__ = (
+        "clear_pending",
+        "display_ids",
+        "execution",
+        "execution_count",
+        "outputs",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.outputs: list[_Stream | Output] = []
+        self.clear_pending = False
+        self.display_ids: set[str] = set()
+        self.execution_count: int | None = None
+        self.execution: dict[str, Any] = {}
+        self.version = 0
+
+
+class OutputModel:
+    """The outputs of the cells of one run, materialised from its events.
+
+    It applies the rules JupyterLab's output area applies live and Jupyter saves, so the file
+    written from it matches what a user watching the run would have seen: consecutive
+    streams of one name merge, ``\\r`` and ``\\b`` rewrite the current line,
+    ``clear_output(wait=True)`` waits for the next output, and a ``display_id`` update
+    rewrites every output of that id in any cell of the run. It is pure and incremental, so
+    the executor can apply every message as it arrives and recovery can replay a journal.
+
+    Events are treated as immutable: the model copies what it later changes. Outputs
+    returned are fresh lists of fresh dicts whose nested values (mime bundles) are shared,
+    so callers must not mutate those.
+    """
+
+    def __init__(self) -> None:
+        self._cells: dict[str, _Cell] = {}
+        # display_id -> cell_id -> indices of the outputs of that cell showing it
+        self._displays: dict[str, dict[str, list[int]]] = {}
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        """Apply one run event; events of other types (``run``, ``flushed``, ...) are ignored."""
+        kind, cell_id = event.get("type"), event.get("cell_id")
+        if not isinstance(cell_id, str):
+            return
+        if kind == "output":
+            self._output(cell_id, event["output"], event.get("display_id"))
+        elif kind == "clear_output":
+            if event.get("wait"):
+                self._cell(cell_id).clear_pending = True
+            else:
+                self._clear(cell_id)
+        elif kind == "update_display":
+            self._cell(cell_id)
+            self._update_display(event["display_id"], event["output"])
+        elif kind == "cell_start":
+            cell = self._clear(cell_id)
+            cell.execution_count = None
+            cell.execution = {}
+        elif kind == "cell_end":
+            cell = self._cell(cell_id)
+            cell.execution_count = event.get("execution_count")
+            execution = event.get("execution")
+            cell.execution = dict(execution) if isinstance(execution, Mapping) else {}
+            cell.version += 1
+
+    def outputs(self, cell_id: str) -> list[Output]:
+        """The cell's nbformat v4 outputs, as they should be saved in the notebook file."""
+        cell = self._cells.get(cell_id)
+        if cell is None:
+            return []
+        return [o.to_output() if isinstance(o, _Stream) else dict(o) for o in cell.outputs]
+
+    def execution_count(self, cell_id: str) -> int | None:
+        """The count the kernel gave the cell's last finished execution in this run."""
+        cell = self._cells.get(cell_id)
+        return None if cell is None else cell.execution_count
+
+    def execution_metadata(self, cell_id: str) -> dict[str, Any]:
+        """A copy of the cell's ``metadata.execution`` timings, as nbclient records them."""
+        cell = self._cells.get(cell_id)
+        return {} if cell is None else dict(cell.execution)
+
+    def cell_ids(self) -> list[str]:
+        """Cells that have had any event, in the order they were first seen."""
+        return list(self._cells)
+
+    def version(self, cell_id: str) -> int:
+        """A counter that grows on every change to the cell, so a writer can skip clean cells."""
+        cell = self._cells.get(cell_id)
+        return 0 if cell is None else cell.version
+
+    def _cell(self, cell_id: str) -> _Cell:
+        cell = self._cells.get(cell_id)
+        if cell is None:
+            cell = self._cells[cell_id] = _Cell()
+        return cell
+
+    def _clear(self, cell_id: str) -> _Cell:
+        cell = self._cell(cell_id)
+        cell.outputs = []
+        cell.clear_pending = False
+        for display_id in cell.display_ids:
+            where = self._displays.get(display_id, {})
+            where.pop(cell_id, None)
+            if not where:
+                self._displays.pop(display_id, None)
+        cell.display_ids.clear()
+        cell.version += 1
+        return cell
+
+    def _output(self, cell_id: str, output: Mapping[str, Any], display_id: str | None) -> None:
+        if display_id:
+            # Jupyter re-renders every earlier output of a reused display id with the new data.
+            self._update_display(display_id, output)
+        cell = self._cell(cell_id)
+        if cell.clear_pending:
+            self._clear(cell_id)
+        if output.get("output_type") == "stream":
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            last = cell.outputs[-1] if cell.outputs else None
+            if not (isinstance(last, _Stream) and last.name == output.get("name")):
+                last = _Stream(str(output.get("name", "stdout")))
+                cell.outputs.append(last)
+            last.append(text)
+        else:
+            if display_id:
+                self._displays.setdefault(display_id, {}).setdefault(cell_id, []).append(
+                    len(cell.outputs)
+                )
+                cell.display_ids.add(display_id)
+            cell.outputs.append(dict(output))
+        cell.version += 1
+
+    def _update_display(self, display_id: str, output: Mapping[str, Any]) -> None:
+        data, metadata = output.get("data", {}), output.get("metadata", {})
+        for cell_id, indices in self._displays.get(display_id, {}).items():
+            cell = self._cells[cell_id]
+            for index in indices:
+                shown = cell.outputs[index]
+                assert isinstance(shown, dict)
+                shown["data"] = data
+                shown["metadata"] = metadata
+            cell.version += 1
+
+
+def replay(events: Iterable[Mapping[str, Any]]) -> OutputModel:
+    """Rebuild a run's outputs from its journal, as recovery after a crash needs."""
+    model = OutputModel()
+    for event in events:
+        model.apply(event)
+    return model

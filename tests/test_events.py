@@ -1,0 +1,62 @@
+"""The events socket: snapshot, live events in seq order, and exact resume with ?since=."""
+
+from __future__ import annotations
+
+from conftest import read_nb
+
+TICKS = "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.05)"
+
+
+def seqs(events):
+    return [e["seq"] for e in events]
+
+
+async def test_snapshot_then_every_event_in_order(lapd_notebook, lapd_start, lapd_events, lapd_wait):
+    lapd_notebook([TICKS, "print('done')"])
+    run = await lapd_start("nb.ipynb")
+    events = await lapd_events(run["id"])
+    snapshot, rest = events[0], events[1:]
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["run"]["id"] == run["id"] and "outputs" in snapshot
+    assert seqs(rest) == list(range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(rest)))
+    types = [e["type"] for e in rest]
+    assert types[-1] == "run" and rest[-1]["run"]["status"] == "completed"
+    assert "flushed" in types and "cell_end" in types
+    flushed = [e for e in rest if e["type"] == "flushed"][-1]
+    assert flushed["hash"] and flushed["last_modified"].endswith("Z")
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+
+async def test_resume_with_since_has_no_gap_and_no_duplicate(
+    lapd_notebook, lapd_start, lapd_events, lapd_wait
+):
+    path = lapd_notebook([TICKS, TICKS])
+    run = await lapd_start("nb.ipynb")
+    first = await lapd_events(run["id"], since=0, limit=8)
+    assert first[0]["type"] == "snapshot" and first[0]["replay_from"] == 0
+    last = first[-1]["seq"]
+    second = await lapd_events(run["id"], since=last)
+    assert second[0]["type"] == "snapshot" and second[0]["replay_from"] == last
+    await lapd_wait(run["id"])
+    everything = await lapd_events(run["id"], since=0)
+    joined = first[1:] + second[1:]
+    assert seqs(joined) == list(range(1, len(joined) + 1))
+    assert joined == everything[1:]
+    # the outputs carried by the events are exactly those in the file
+    printed = "".join(
+        e["output"]["text"] for e in joined if e["type"] == "output" and e["cell_id"] == "c1"
+    )
+    assert printed == read_nb(path).cells[1].outputs[0]["text"]
+
+
+async def test_finished_run_snapshot_is_rebuilt_from_the_journal(
+    lapd_notebook, lapd_start, lapd_events, lapd_wait
+):
+    lapd_notebook(["print('a')\nprint('b')", "from IPython.display import display\ndisplay({'text/html': '<b>x</b>'}, raw=True)"])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    events = await lapd_events(run["id"])
+    assert len(events) == 1
+    snapshot = events[0]
+    assert snapshot["run"]["status"] == "completed"
+    assert snapshot["outputs"]["c0"] == [{"output_type": "stream", "name": "stdout", "text": "a\nb\n"}]
+    assert snapshot["outputs"]["c1"][0]["data"] == {"text/html": "<b>x</b>"}

@@ -1,0 +1,73 @@
+"""Kernel modes: the notebook's own session kernel, or a fresh one from the kernel manager."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import read_nb
+
+
+async def test_session_mode_creates_the_notebook_session_and_keeps_state(
+    jp_fetch, jp_root_dir, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook(["import os\nsecret = 41\nprint(os.getcwd())"], name="sub/nb.ipynb")
+    run = await lapd_wait((await lapd_start("sub/nb.ipynb"))["id"])
+    assert run["status"] == "completed" and run["kernel_mode"] == "session"
+    # the kernel works in the notebook's own folder, as in JupyterLab
+    assert read_nb(path).cells[0].outputs[0]["text"].strip() == str((jp_root_dir / "sub").resolve())
+    sessions = json.loads((await jp_fetch("api", "sessions")).body)
+    assert [(s["path"], s["kernel"]["id"]) for s in sessions] == [("sub/nb.ipynb", run["kernel_id"])]
+    # a second run of the same notebook finds the same kernel, with its state
+    lapd_notebook(["print(secret + 1)"], name="sub/nb.ipynb")
+    again = await lapd_wait((await lapd_start("sub/nb.ipynb"))["id"])
+    assert again["kernel_id"] == run["kernel_id"]
+    assert read_nb(path).cells[0].outputs[0]["text"] == "42\n"
+    # execution counts are the kernel's own: they keep counting across runs
+    assert again["cells"][0]["execution_count"] == run["cells"][0]["execution_count"] + 1
+
+
+async def test_session_mode_uses_an_existing_session(
+    jp_fetch, jp_serverapp, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook(["print(value)"])
+    response = await jp_fetch(
+        "api", "sessions", method="POST",
+        body=json.dumps({"path": "nb.ipynb", "type": "notebook", "name": "nb.ipynb",
+                         "kernel": {"name": "python3"}}),
+    )
+    kernel_id = json.loads(response.body)["kernel"]["id"]
+    # the user's own interactive state, built before the background run
+    await execute_in(jp_serverapp.kernel_manager.get_kernel(kernel_id), "value = 7")
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["kernel_id"] == kernel_id and run["status"] == "completed"
+    assert read_nb(path).cells[0].outputs[0]["text"] == "7\n"
+
+
+async def execute_in(km, code: str) -> None:
+    """Run code in a kernel through a client of its own, as a user's cell would."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        reply = await kc.execute_interactive(code, timeout=60)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+
+
+async def test_new_mode_starts_a_fresh_kernel_shown_in_running_kernels(
+    jp_fetch, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook(["import time\nprint('fresh' if 'value' not in dir() else 'stale', flush=True)\ntime.sleep(2)"])
+    run = await lapd_start("nb.ipynb", kernel="new")
+    run = await lapd_wait(run["id"], cell=("c0", "running"))
+    kernels = json.loads((await jp_fetch("api", "kernels")).body)
+    assert run["kernel_id"] in [k["id"] for k in kernels]
+    assert run["kernel_mode"] == "new" and run["kernel_name"] == "python3"
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    assert read_nb(path).cells[0].outputs[0]["text"] == "fresh\n"
+    sessions = json.loads((await jp_fetch("api", "sessions")).body)
+    assert sessions == []  # a fresh kernel does not take over the notebook's session
+    kernels = json.loads((await jp_fetch("api", "kernels")).body)
+    assert run["kernel_id"] not in [k["id"] for k in kernels]  # shut down with its run

@@ -1,0 +1,129 @@
+"""The notebook on disk during a run: valid at every read, merged with the user's edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import nbformat
+import pytest
+from conftest import make_notebook, read_nb, wait_until
+
+from jupyter_lapd.writer import CellState, write_cells
+
+SLOW_PRINTS = "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
+
+
+async def test_file_is_valid_and_grows_while_a_cell_runs(lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook([SLOW_PRINTS, "print('end')"])
+    run = await lapd_start("nb.ipynb")
+    seen: list[int] = []
+
+    def partial_lines() -> bool:
+        nb = read_nb(path)  # raises if the file is ever truncated or invalid
+        outputs = nb.cells[0].outputs
+        text = outputs[0]["text"] if outputs else ""
+        seen.append(text.count("\n"))
+        return 0 < seen[-1] < 30
+
+    await wait_until(partial_lines, timeout=60)
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    nb = read_nb(path)
+    assert nb.cells[0].outputs[0]["text"] == "".join(f"line {i}\n" for i in range(30))
+    assert len(nb.cells[0].outputs) == 1  # one merged stream, as Jupyter saves it
+    assert seen == sorted(seen)
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".~lapd-")]
+
+
+async def test_user_edits_during_a_run_survive(jp_fetch, lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook([SLOW_PRINTS, "print('two')", "print('three')", ("markdown", "# notes")])
+    run = await lapd_start("nb.ipynb", cells=["c0", "c1"])
+    await wait_until(lambda: bool(read_nb(path).cells[0].outputs), timeout=60)
+    # a save through the contents API, as JupyterLab does: edit c2, add a cell, edit markdown
+    model = json.loads((await jp_fetch("api", "contents", "nb.ipynb")).body)
+    content = model["content"]
+    content["cells"][2]["source"] = "print('edited by the user')"
+    content["cells"][3]["source"] = "# notes, edited"
+    added = nbformat.v4.new_markdown_cell("added meanwhile")
+    added["id"] = "new1"
+    content["cells"].append(added)
+    await jp_fetch(
+        "api", "contents", "nb.ipynb", method="PUT",
+        body=json.dumps({"type": "notebook", "format": "json", "content": content}),
+    )
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    nb = read_nb(path)
+    assert [c["id"] for c in nb.cells] == ["c0", "c1", "c2", "c3", "new1"]
+    assert nb.cells[2].source == "print('edited by the user')"
+    assert nb.cells[3].source == "# notes, edited"
+    assert nb.cells[0].outputs[0]["text"].count("\n") == 30
+    assert nb.cells[1].outputs[0]["text"] == "two\n"
+
+
+async def test_a_deleted_cell_is_skipped_not_resurrected(
+    jp_fetch, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook([SLOW_PRINTS, "print('deleted')", "print('kept')"])
+    run = await lapd_start("nb.ipynb")
+    await wait_until(lambda: bool(read_nb(path).cells[0].outputs), timeout=60)
+    model = json.loads((await jp_fetch("api", "contents", "nb.ipynb")).body)
+    content = model["content"]
+    del content["cells"][1]
+    await jp_fetch(
+        "api", "contents", "nb.ipynb", method="PUT",
+        body=json.dumps({"type": "notebook", "format": "json", "content": content}),
+    )
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    assert [c["status"] for c in run["cells"]] == ["done", "skipped", "done"]
+    nb = read_nb(path)
+    assert [c["id"] for c in nb.cells] == ["c0", "c2"]
+    assert nb.cells[1].outputs[0]["text"] == "kept\n"
+
+
+async def test_many_short_cells_cost_few_writes(lapd_app, lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook([f"x = {i}" for i in range(200)])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"], timeout=300)
+    assert run["status"] == "completed"
+    store = lapd_app.manager.store
+    flushed = [e for e in store.read_events(run["id"]) if e["type"] == "flushed"]
+    # a write per cell would be 200; writes coalesce to a handful per second of run
+    assert 1 <= len(flushed) < 40
+    nb = read_nb(path)
+    assert all(c.execution_count for c in nb.cells)
+    assert flushed[-1]["hash"] and flushed[-1]["upto"] >= max(
+        e["seq"] for e in store.read_events(run["id"]) if e["type"] == "cell_end"
+    )
+
+
+def test_write_cells_replaces_only_owned_fields(tmp_path):
+    nb = make_notebook(["print(1)", "print(2)"])
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="old\n")]
+    nb.cells[0].metadata["tags"] = ["keep"]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    os.chmod(path, 0o640)
+    out = {"output_type": "stream", "name": "stdout", "text": "1\n"}
+    result = write_cells(str(path), {"c0": CellState([out], 7, {"iopub.status.busy": "t"})})
+    written = read_nb(path)
+    assert written.cells[0].outputs == [out]
+    assert written.cells[0].execution_count == 7
+    assert written.cells[0].metadata == {"tags": ["keep"], "execution": {"iopub.status.busy": "t"}}
+    assert written.cells[1].outputs[0]["text"] == "old\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert result.missing == set()
+    assert write_cells(str(path), {"gone": CellState([], None, {})}).missing == {"gone"}
+
+
+def test_an_invalid_merge_leaves_the_file_untouched(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["print(1)"]), path)
+    before = path.read_bytes()
+    bad = {"output_type": "stream", "name": "stdout"}  # no text: not valid nbformat
+    with pytest.raises(nbformat.ValidationError):
+        write_cells(str(path), {"c0": CellState([bad], 1, {})})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["nb.ipynb"]
