@@ -90,12 +90,13 @@ class RunManager:
             await self.db_call(self.store.delete_finished_before, cutoff)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Cancel active runs, letting each write its file, within ``timeout`` seconds."""
+        """Server shutdown: queued runs are cancelled, running ones end ``interrupted``
+        with their outputs written, all within ``timeout`` seconds."""
         for run in list(self._queue):
             await self.cancel_run(run.record.id)
         running = [r for r in self._active.values() if r.task is not None]
         for run in running:
-            self._track(run.cancel())
+            run.abort(RunStatus.INTERRUPTED, "the server shut down during the run")
         tasks = [r.task for r in running if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

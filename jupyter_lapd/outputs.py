@@ -11,10 +11,12 @@ from typing import Any
 from nbformat import ValidationError
 from nbformat.v4 import output_from_msg as _untyped_output_from_msg
 
+__all__ = ["Event", "Output", "OutputModel", "events_from_message", "replay"]
+
 log = logging.getLogger(__name__)
 
 # nbformat is untyped; this is the one place outputs are built from kernel messages.
-output_from_msg: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _untyped_output_from_msg
+_output_from_msg: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _untyped_output_from_msg
 
 Event = dict[str, Any]
 Output = dict[str, Any]
@@ -58,11 +60,7 @@ def events_from_message(cell_id: str, msg: Mapping[str, Any]) -> list[Event]:
         output = _output("display_data", content) if display_id else None
         if output is None:
             return []
-        update = {
-            "output_type": "display_data",
-            "data": output["data"],
-            "metadata": output["metadata"],
-        }
+        update = {key: output[key] for key in ("output_type", "data", "metadata")}
         return [
             {
                 "type": "update_display",
@@ -101,7 +99,7 @@ def _output(msg_type: str, content: Mapping[str, Any]) -> Output | None:
     if msg_type in _DISPLAY_MSG_TYPES and "metadata" not in content:
         content = {**content, "metadata": {}}
     try:
-        node = output_from_msg({"header": {"msg_type": msg_type}, "content": content})
+        node = _output_from_msg({"header": {"msg_type": msg_type}, "content": content})
     except (KeyError, TypeError, ValueError, ValidationError) as err:
         log.warning("Dropping invalid %s output: %s", msg_type, err)
         return None
@@ -141,7 +139,6 @@ class _Stream:
         if not text:
             return
         self._text = None
-        self.text()
         if "\r" in text or "\b" in text:
             for piece in _CONTROL.split(text):
                 self._append_piece(piece)
@@ -229,11 +226,11 @@ class _Cell:
 
 
 class OutputModel:
-    """The outputs of the cells of one run, materialised from its events.
+    r"""The outputs of the cells of one run, materialised from its events.
 
     It applies the rules JupyterLab's output area applies live and Jupyter saves, so the file
     written from it matches what a user watching the run would have seen: consecutive
-    streams of one name merge, ``\\r`` and ``\\b`` rewrite the current line,
+    streams of one name merge, ``\r`` and ``\b`` rewrite the current line,
     ``clear_output(wait=True)`` waits for the next output, and a ``display_id`` update
     rewrites every output of that id in any cell of the run. It is pure and incremental, so
     the executor can apply every message as it arrives and recovery can replay a journal.
@@ -241,6 +238,16 @@ class OutputModel:
     Events are treated as immutable: the model copies what it later changes. Outputs
     returned are fresh lists of fresh dicts whose nested values (mime bundles) are shared,
     so callers must not mutate those.
+
+    Notes
+    -----
+    Stream text gives exactly what nbclient's ``coalesce_streams`` regex gives for ``\r`` on
+    the joined text, however the kernel split it: a ``\r`` followed by anything but ``\n``
+    erases the line so far (so a progress bar redrawn 10,000 times stays one line), and
+    ``\r\n`` is kept as a line end. A ``\b`` removes the character before it on the current
+    line (a ``\r`` included) and nothing at the start of a line, as JupyterLab does;
+    nbclient 0.11 means to but does not (its backspace loop never runs). Erased text is
+    dropped at once, so a backspace cannot bring back a line a ``\r`` erased.
     """
 
     def __init__(self) -> None:

@@ -232,6 +232,14 @@ class ActiveRun:
         rec.status, rec.error, rec.finished = status, error, final.finished
         await self._persist(rec)
 
+    def abort(self, status: RunStatus, reason: str) -> None:
+        """End the run now (server shutdown): no interrupt, the file is still written."""
+        self._cancel_requested = True
+        if self._outcome is None:
+            self._outcome = (status, reason)
+        if self.task is not None:
+            self.task.cancel()
+
     async def cancel(self) -> None:
         """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it."""
         if self._cancel_requested:

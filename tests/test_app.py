@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from traitlets import TraitError
 
@@ -81,3 +83,22 @@ async def test_runs_survive_a_restart_and_active_ones_become_interrupted(
     assert (await manager.get_run(done.id)).status == RunStatus.COMPLETED
     listed = await manager.list_runs()
     assert {r.id for r in listed} == {done.id, busy.id}  # not the other server's run
+
+
+async def test_server_shutdown_interrupts_runs_and_writes_their_outputs(
+    jp_serverapp, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook(["print('partial', flush=True)\nimport time\ntime.sleep(60)", "print(2)"])
+    run = await lapd_start("nb.ipynb")
+    await lapd_wait(run["id"], cell=("c0", "running"))
+    manager = lapd_app.manager
+    while "partial" not in str(manager.active_run(run["id"]).model.outputs("c0")):
+        await asyncio.sleep(0.05)
+    await lapd_app.stop_extension()
+    record = Store(lapd_app.db_path).get_run(run["id"])
+    assert record is not None and record.status == RunStatus.INTERRUPTED
+    assert "shut down" in (record.error or "")
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].outputs[0]["text"] == "partial\n"
