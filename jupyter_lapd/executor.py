@@ -26,7 +26,7 @@ class CellResult:
     error: str | None = None
 
 
-class _StreamingClient(NotebookClient):  # type: ignore[misc]
+class _StreamingClient(NotebookClient):
     """nbclient with every iopub message handed to a sink instead of stored in the cell.
 
     The run's OutputModel owns outputs (so a giant stream is held once, compactly);
@@ -104,15 +104,17 @@ class Executor:
             self._sink(self.current_cell_id, msg)
 
     async def start(self, ready_timeout: float = 60) -> None:
-        kc = self.client.km.client()
-        await ensure_async(kc.start_channels())
+        km = self.client.km
+        assert km is not None
+        kc = km.client()
+        kc.start_channels()
         await ensure_async(kc.wait_for_ready(timeout=ready_timeout))
         self._kc = kc
         self.client.kc = kc
 
     async def stop(self) -> None:
         if self._kc is not None:
-            await ensure_async(self._kc.stop_channels())
+            self._kc.stop_channels()
             self._kc = None
 
     async def run_cell(self, cell: NotebookNode, index: int, cell_id: str) -> CellResult:
@@ -131,9 +133,7 @@ class Executor:
         status = (reply or {}).get("content", {}).get("status", OK)
         if reply is not None and "started" in reply.get("metadata", {}):
             started = reply["metadata"]["started"]
-            cell.metadata.setdefault("execution", {})["shell.execute_reply.started"] = str(
-                started
-            )
+            cell.metadata.setdefault("execution", {})["shell.execute_reply.started"] = str(started)
         error = None
         if status == ERROR:
             content = (reply or {})["content"]

@@ -115,7 +115,7 @@ class CancelHandler(LapdHandler):
         self.finish(record.to_dict(with_cells=True))
 
 
-class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """A snapshot, then every event of the run in seq order; resumable with ``?since=``."""
 
     auth_resource = AUTH_RESOURCE
@@ -153,7 +153,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
         await self.pre_get(run_id)
         await super().get(run_id)
 
-    async def open(self, run_id: str) -> None:  # type: ignore[override]
+    async def open(self, run_id: str) -> None:
         super().open()
         # subscribe before taking the snapshot: nothing can fall between the two
         self._queue = self._manager.hub.subscribe(run_id)
@@ -175,12 +175,12 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
                         last = event["seq"]
             queue = self._queue
             while queue is not None:
-                event = await queue.get()
-                if event is None:
+                live = await queue.get()
+                if live is None:
                     break
-                if event["seq"] > last:
-                    await self._send(event)
-                    last = event["seq"]
+                if live["seq"] > last:
+                    await self._send(live)
+                    last = live["seq"]
         except WebSocketClosedError:
             return
         finally:

@@ -73,7 +73,9 @@ class RunManager:
         """Recover from the previous server process, then start journaling."""
         self.hub.start()
         stale = await self.db_call(
-            self.store.list_runs, None, [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
+            self.store.list_runs,
+            None,
+            [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
             self.root_dir,
         )
         for record in stale:
@@ -104,7 +106,7 @@ class RunManager:
         self._db.shutdown(wait=True)
 
     def _track(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -149,8 +151,14 @@ class RunManager:
             allow_errors=allow_errors,
         )
         run = ActiveRun(
-            record, os_path, nb, self.hub, self.kernels, self._persist,
-            self.flush_interval, log=self.log,
+            record,
+            os_path,
+            nb,
+            self.hub,
+            self.kernels,
+            self._persist,
+            self.flush_interval,
+            log=self.log,
         )
         self._active[record.id] = run
         self.hub.open(record.id)

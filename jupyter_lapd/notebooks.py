@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -19,7 +20,7 @@ def resolve_path(root_dir: str, path: str) -> tuple[str, str]:
     Symlinks are resolved before the check, as a user could otherwise reach any file on
     the machine through a link planted inside the root.
     """
-    if not isinstance(path, str) or not path.strip():
+    if not isinstance(path, str) or not path.strip():  # type: ignore[redundant-expr]
         raise InvalidRunRequest("'path' must be a non-empty string")
     api_path = path.strip().replace("\\", "/").strip("/")
     root = os.path.realpath(root_dir)
@@ -46,7 +47,7 @@ def load_notebook(api_path: str, os_path: str) -> NotebookNode:
     except Exception as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InvalidRunRequest(f"{api_path} is not a valid notebook: {message}") from None
-    return nb
+    return cast(NotebookNode, nb)
 
 
 def ensure_cell_ids(nb: NotebookNode) -> bool:

@@ -143,14 +143,16 @@ class ActiveRun:
         rec = self.record
         indices = cell_index(self._nb)
         for position, cell in enumerate(rec.cells, start=1):
-            if self._cancel_requested:
+            if self._cancelled():
                 break
             if not await self._still_in_file(cell.id):
                 cell.status = CellStatus.SKIPPED
                 continue
             nb_cell = self._nb.cells[indices[cell.id]]
             cell.status, cell.started = CellStatus.RUNNING, utcnow()
-            self._emit({"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(cell.started)})
+            self._emit(
+                {"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(cell.started)}
+            )
             await self._persist(rec)
             if nb_cell.source.strip():
                 result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
@@ -169,7 +171,7 @@ class ActiveRun:
                 }
             )
             await self._persist(rec)
-            if self._cancel_requested:
+            if self._cancelled():
                 break
             if result.status == DEAD:
                 self._finish(RunStatus.FAILED, f"kernel died while running cell {position}")
@@ -178,7 +180,7 @@ class ActiveRun:
                 reason = "aborted" if result.status == ABORTED else result.error
                 self._finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
                 return
-        if self._cancel_requested:
+        if self._cancelled():
             self._finish(RunStatus.CANCELLED)
         else:
             self._finish(RunStatus.COMPLETED)
@@ -232,6 +234,10 @@ class ActiveRun:
         rec.status, rec.error, rec.finished = status, error, final.finished
         await self._persist(rec)
 
+    def _cancelled(self) -> bool:
+        # a method, not the attribute: it changes while the loop awaits a cell
+        return self._cancel_requested
+
     def abort(self, status: RunStatus, reason: str) -> None:
         """End the run now (server shutdown): no interrupt, the file is still written."""
         self._cancel_requested = True
@@ -242,7 +248,7 @@ class ActiveRun:
 
     async def cancel(self) -> None:
         """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it."""
-        if self._cancel_requested:
+        if self._cancelled():
             return
         self._cancel_requested = True
         if self.record.current_cell_id is not None and self._lease is not None:

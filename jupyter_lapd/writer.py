@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 
@@ -41,7 +41,7 @@ class WriteResult:
 
 def read_notebook(os_path: str) -> nbformat.NotebookNode:
     with open(os_path, encoding="utf-8") as f:
-        return nbformat.read(f, as_version=NBFORMAT_VERSION)
+        return cast(nbformat.NotebookNode, nbformat.read(f, as_version=NBFORMAT_VERSION))
 
 
 def _atomic_write(os_path: str, data: bytes) -> None:
@@ -92,7 +92,7 @@ def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[s
 def serialize(nb: nbformat.NotebookNode) -> bytes:
     """The bytes Jupyter itself would save, refusing a notebook that does not validate."""
     nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
-    text = nbformat.v4.writes_json(nb)
+    text: str = nbformat.v4.writes_json(nb)
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 

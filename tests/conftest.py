@@ -39,14 +39,15 @@ def make_notebook(cells: list[str | tuple[str, str]]) -> nbformat.NotebookNode:
     """Code cells from strings, markdown from ("markdown", text); ids are c0, c1, ..."""
     nb_cells = []
     for i, cell in enumerate(cells):
-        if isinstance(cell, tuple):
-            made = new_markdown_cell(cell[1])
-        else:
-            made = new_code_cell(cell)
+        made = new_markdown_cell(cell[1]) if isinstance(cell, tuple) else new_code_cell(cell)
         made["id"] = f"c{i}"
         nb_cells.append(made)
     nb = new_notebook(cells=nb_cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 

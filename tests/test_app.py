@@ -62,9 +62,7 @@ async def test_runs_survive_a_restart_and_active_ones_become_interrupted(
     root = str(jp_root_dir.resolve())
     done = RunRecord(path="a.ipynb", cells=[CellRecord("c0", CellStatus.DONE)])
     done.status = RunStatus.COMPLETED
-    busy = RunRecord(
-        path="b.ipynb", cells=[CellRecord("c0", CellStatus.RUNNING), CellRecord("c1")]
-    )
+    busy = RunRecord(path="b.ipynb", cells=[CellRecord("c0", CellStatus.RUNNING), CellRecord("c1")])
     busy.status = RunStatus.RUNNING
     other_server = RunRecord(path="c.ipynb", cells=[])
     other_server.status = RunStatus.RUNNING

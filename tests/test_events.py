@@ -11,7 +11,9 @@ def seqs(events):
     return [e["seq"] for e in events]
 
 
-async def test_snapshot_then_every_event_in_order(lapd_notebook, lapd_start, lapd_events, lapd_wait):
+async def test_snapshot_then_every_event_in_order(
+    lapd_notebook, lapd_start, lapd_events, lapd_wait
+):
     lapd_notebook([TICKS, "print('done')"])
     run = await lapd_start("nb.ipynb")
     events = await lapd_events(run["id"])
@@ -52,11 +54,18 @@ async def test_resume_with_since_has_no_gap_and_no_duplicate(
 async def test_finished_run_snapshot_is_rebuilt_from_the_journal(
     lapd_notebook, lapd_start, lapd_events, lapd_wait
 ):
-    lapd_notebook(["print('a')\nprint('b')", "from IPython.display import display\ndisplay({'text/html': '<b>x</b>'}, raw=True)"])
+    lapd_notebook(
+        [
+            "print('a')\nprint('b')",
+            "from IPython.display import display\ndisplay({'text/html': '<b>x</b>'}, raw=True)",
+        ]
+    )
     run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
     events = await lapd_events(run["id"])
     assert len(events) == 1
     snapshot = events[0]
     assert snapshot["run"]["status"] == "completed"
-    assert snapshot["outputs"]["c0"] == [{"output_type": "stream", "name": "stdout", "text": "a\nb\n"}]
+    assert snapshot["outputs"]["c0"] == [
+        {"output_type": "stream", "name": "stdout", "text": "a\nb\n"}
+    ]
     assert snapshot["outputs"]["c1"][0]["data"] == {"text/html": "<b>x</b>"}

@@ -75,7 +75,9 @@ async def test_bad_requests_answer_clearly_and_change_nothing(
 async def test_unknown_run_is_404(jp_fetch, jp_ws_fetch):
     for parts, method in ((("nope",), "GET"), (("nope", "cancel"), "POST")):
         with pytest.raises(HTTPClientError) as e:
-            await jp_fetch("lapd", "api", "runs", *parts, method=method, body=None if method == "GET" else "")
+            await jp_fetch(
+                "lapd", "api", "runs", *parts, method=method, body=None if method == "GET" else ""
+            )
         assert e.value.code == 404
         assert message(e.value) == "No such run: nope"
     with pytest.raises(HTTPClientError) as ws_error:
@@ -90,15 +92,31 @@ async def test_bad_list_filter_is_400(jp_fetch):
     assert "Unknown status(es): sleeping" in message(e.value)
 
 
-async def test_created_run_has_location_and_public_shape(jp_fetch, jp_base_url, lapd_notebook, lapd_wait):
+async def test_created_run_has_location_and_public_shape(
+    jp_fetch, jp_base_url, lapd_notebook, lapd_wait
+):
     lapd_notebook(["1"])
-    response = await jp_fetch("lapd", "api", "runs", method="POST", body=json.dumps({"path": "nb.ipynb"}))
+    response = await jp_fetch(
+        "lapd", "api", "runs", method="POST", body=json.dumps({"path": "nb.ipynb"})
+    )
     run = json.loads(response.body)
     assert response.code == 201
     assert response.headers["Location"] == f"{jp_base_url}lapd/api/runs/{run['id']}"
     assert set(run) >= {
-        "id", "path", "status", "kernel_mode", "kernel_id", "kernel_name", "created", "started",
-        "finished", "cells_total", "cells_done", "current_cell_id", "error", "cells",
+        "id",
+        "path",
+        "status",
+        "kernel_mode",
+        "kernel_id",
+        "kernel_name",
+        "created",
+        "started",
+        "finished",
+        "cells_total",
+        "cells_done",
+        "current_cell_id",
+        "error",
+        "cells",
     }
     assert set(run["cells"][0]) == {"id", "status", "execution_count", "started", "finished"}
     assert run["created"].endswith("Z")
@@ -134,7 +152,5 @@ async def test_read_only_user_can_list_but_not_run_or_cancel(jp_fetch, lapd_note
 
 
 async def test_requests_without_token_are_refused(jp_fetch, http_server_client, jp_base_url):
-    response = await http_server_client.fetch(
-        f"{jp_base_url}lapd/api/runs", raise_error=False
-    )
+    response = await http_server_client.fetch(f"{jp_base_url}lapd/api/runs", raise_error=False)
     assert response.code == 403

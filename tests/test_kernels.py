@@ -16,7 +16,9 @@ async def test_session_mode_creates_the_notebook_session_and_keeps_state(
     # the kernel works in the notebook's own folder, as in JupyterLab
     assert read_nb(path).cells[0].outputs[0]["text"].strip() == str((jp_root_dir / "sub").resolve())
     sessions = json.loads((await jp_fetch("api", "sessions")).body)
-    assert [(s["path"], s["kernel"]["id"]) for s in sessions] == [("sub/nb.ipynb", run["kernel_id"])]
+    assert [(s["path"], s["kernel"]["id"]) for s in sessions] == [
+        ("sub/nb.ipynb", run["kernel_id"])
+    ]
     # a second run of the same notebook finds the same kernel, with its state
     lapd_notebook(["print(secret + 1)"], name="sub/nb.ipynb")
     again = await lapd_wait((await lapd_start("sub/nb.ipynb"))["id"])
@@ -31,9 +33,17 @@ async def test_session_mode_uses_an_existing_session(
 ):
     path = lapd_notebook(["print(value)"])
     response = await jp_fetch(
-        "api", "sessions", method="POST",
-        body=json.dumps({"path": "nb.ipynb", "type": "notebook", "name": "nb.ipynb",
-                         "kernel": {"name": "python3"}}),
+        "api",
+        "sessions",
+        method="POST",
+        body=json.dumps(
+            {
+                "path": "nb.ipynb",
+                "type": "notebook",
+                "name": "nb.ipynb",
+                "kernel": {"name": "python3"},
+            }
+        ),
     )
     kernel_id = json.loads(response.body)["kernel"]["id"]
     # the user's own interactive state, built before the background run
@@ -58,7 +68,11 @@ async def execute_in(km, code: str) -> None:
 async def test_new_mode_starts_a_fresh_kernel_shown_in_running_kernels(
     jp_fetch, lapd_notebook, lapd_start, lapd_wait
 ):
-    path = lapd_notebook(["import time\nprint('fresh' if 'value' not in dir() else 'stale', flush=True)\ntime.sleep(2)"])
+    path = lapd_notebook(
+        [
+            "import time\nprint('fresh' if 'value' not in dir() else 'stale', flush=True)\ntime.sleep(2)"
+        ]
+    )
     run = await lapd_start("nb.ipynb", kernel="new")
     run = await lapd_wait(run["id"], cell=("c0", "running"))
     kernels = json.loads((await jp_fetch("api", "kernels")).body)

@@ -24,7 +24,12 @@ async def test_run_all_code_cells_writes_outputs(lapd_notebook, lapd_start, lapd
     counts = [nb.cells[i].execution_count for i in (0, 2, 3)]
     assert counts == sorted(counts) and None not in counts
     timing = nb.cells[2].metadata["execution"]
-    for key in ("iopub.status.busy", "iopub.execute_input", "shell.execute_reply", "iopub.status.idle"):
+    for key in (
+        "iopub.status.busy",
+        "iopub.execute_input",
+        "shell.execute_reply",
+        "iopub.status.idle",
+    ):
         assert key in timing
 
 

@@ -12,7 +12,9 @@ from conftest import make_notebook, read_nb, wait_until
 
 from jupyter_lapd.writer import CellState, write_cells
 
-SLOW_PRINTS = "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
+SLOW_PRINTS = (
+    "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
+)
 
 
 async def test_file_is_valid_and_grows_while_a_cell_runs(lapd_notebook, lapd_start, lapd_wait):
@@ -50,7 +52,10 @@ async def test_user_edits_during_a_run_survive(jp_fetch, lapd_notebook, lapd_sta
     added["id"] = "new1"
     content["cells"].append(added)
     await jp_fetch(
-        "api", "contents", "nb.ipynb", method="PUT",
+        "api",
+        "contents",
+        "nb.ipynb",
+        method="PUT",
         body=json.dumps({"type": "notebook", "format": "json", "content": content}),
     )
     run = await lapd_wait(run["id"])
@@ -73,7 +78,10 @@ async def test_a_deleted_cell_is_skipped_not_resurrected(
     content = model["content"]
     del content["cells"][1]
     await jp_fetch(
-        "api", "contents", "nb.ipynb", method="PUT",
+        "api",
+        "contents",
+        "nb.ipynb",
+        method="PUT",
         body=json.dumps({"type": "notebook", "format": "json", "content": content}),
     )
     run = await lapd_wait(run["id"])
