@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
-from conftest import read_nb
+from conftest import read_nb, wait_until
 from tornado.httpclient import HTTPClientError
 
 
@@ -128,3 +133,57 @@ async def test_cancel_a_queued_run(lapd_notebook, lapd_start, lapd_wait, jp_fetc
     assert path.read_bytes() == before
     await jp_fetch("lapd", "api", "runs", first["id"], "cancel", method="POST", body="")
     await lapd_wait(first["id"])
+
+
+async def test_runs_leave_the_servers_signal_handlers_alone(lapd_notebook, lapd_start, lapd_wait):
+    """nbclient's own setup swaps SIGINT/SIGTERM handlers on the loop; a run must not,
+    or Ctrl-C and SIGTERM would stop reaching the server after its first run."""
+    loop = asyncio.get_running_loop()
+    marker = []
+    loop.add_signal_handler(signal.SIGTERM, marker.append, "term")
+    try:
+        before_int = signal.getsignal(signal.SIGINT)
+        lapd_notebook(["print(1)"])
+        run = await lapd_wait((await lapd_start("nb.ipynb", kernel="new"))["id"])
+        assert run["status"] == "completed"
+        assert signal.getsignal(signal.SIGINT) == before_int
+        handle = loop._signal_handlers.get(signal.SIGTERM)  # asyncio's own registry
+        assert handle is not None and handle._args == ("term",)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def test_outputs_reach_the_journal_while_the_cell_still_runs(
+    lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    lapd_notebook(["print('early', flush=True)\nimport time\ntime.sleep(3)"])
+    run = await lapd_start("nb.ipynb")
+    store = lapd_app.manager.store
+
+    def journaled() -> bool:
+        return any(e["type"] == "output" for e in store.read_events(run["id"]))
+
+    await wait_until(journaled)
+    assert (await lapd_get_status(lapd_wait, run["id"])) == "running"
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+
+async def lapd_get_status(lapd_wait, run_id: str) -> str:
+    run = await lapd_wait(run_id, statuses={"running", "completed"})
+    return str(run["status"])
+
+
+async def test_check_auth_script_finds_every_endpoint_authenticated(tmp_path):
+    repo = Path(__file__).parent.parent
+    script = repo / ".github" / "scripts" / "check_auth.py"
+    env = {**os.environ, "PYTHONPATH": str(repo), "JUPYTER_DATA_DIR": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    assert b"All endpoints of the extension require authentication" in out
