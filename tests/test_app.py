@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from traitlets import TraitError
@@ -100,3 +101,9 @@ async def test_server_shutdown_interrupts_runs_and_writes_their_outputs(
 
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].outputs[0]["text"] == "partial\n"
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for name in Lapd.class_own_traits(config=True):
+        assert f"`c.Lapd.{name}`" in readme, name

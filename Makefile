@@ -1,0 +1,108 @@
+# Development loop for jupyter_lapd: `make install`, `make lab`, `make test`, `make lint`.
+# Everything lives in ./.venv; the venv's bin comes first on PATH so that `jlpm`,
+# `jupyter` and `jupyter-builder` are the venv's own.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := install
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.install.stamp
+# Written by `jlpm install` (yarn's node-modules linker) after each install.
+NODE_STAMP := node_modules/.yarn-state.yml
+# Where `jupyter-builder develop` links jupyter_lapd/labextension.
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/jupyter-lapd
+PORT ?= 8888
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+export PATH := $(BIN):$(PATH)
+# Playwright must never download browsers: the UI tests use Debian's Chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+.venv: $(BIN)/python
+
+# The editable install runs the hatch jupyter-builder hook, which runs `jlpm install`
+# and `jlpm build` here; `jupyter-builder develop` then links the built labextension
+# into the venv, so that `jlpm build` or `jlpm watch` and a page reload are enough.
+# A re-install must not go through that link: pip would delete and write the wheel's
+# files inside jupyter_lapd/labextension, and the install.json it leaves there makes
+# `python -m build` fail (a second file at the same wheel path).
+$(STAMP): $(BIN)/python pyproject.toml package.json
+	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
+	rm -f jupyter_lapd/labextension/install.json
+	$(BIN)/python -m pip install -e ".[dev,test]"
+	$(BIN)/jupyter-builder develop --overwrite .
+	touch $@
+
+# The hatch hook skips `jlpm install` when the labextension is newer than src/;
+# make sure node_modules exists anyway for `make build`, `make lint` and jest.
+$(NODE_STAMP): package.json yarn.lock | $(STAMP)
+	jlpm install
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP)
+
+lab: install
+	$(BIN)/jupyter lab --allow-root --ip=127.0.0.1 --port=$(PORT) \
+		--ServerApp.root_dir=demo --no-browser
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+
+# pytest exits 5 when it collects no test; that is not a failure while tests/ is empty.
+pytest: install
+	rc=0; $(BIN)/python -m pytest || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected, continuing"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+jest: install
+	jlpm test
+
+# The checks of the template's CI: both halves of the extension are installed and load.
+check-install: install
+	jupyter server extension list 2>&1 | grep -ie "jupyter_lapd.*OK"
+	jupyter labextension list 2>&1 | grep -ie "jupyter-lapd.*OK"
+
+check-auth: install
+	$(BIN)/python .github/scripts/check_auth.py
+
+ui-test: install $(CHROMIUM)
+	cd ui-tests && jlpm install && jlpm playwright test
+
+# Runs every step even after a failure, so that one CI run shows all of them.
+TEST_STEPS := check-install pytest jest check-auth ui-test
+
+test: install $(CHROMIUM)
+	failed=""; \
+	for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
+	echo "make test: all passed ($(TEST_STEPS))"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	jlpm lint:check
+
+build: install
+	jlpm build
+
+# What `jlpm clean:all` removes, plus test output; dropping the stamp makes the next
+# `make install` rebuild the labextension and regenerate jupyter_lapd/_version.py.
+clean:
+	rm -rf lib tsconfig.tsbuildinfo jupyter_lapd/labextension jupyter_lapd/_version.py \
+		.eslintcache .stylelintcache coverage \
+		ui-tests/test-results ui-tests/playwright-report $(STAMP)
+
+distclean: clean
+	rm -rf $(VENV) node_modules ui-tests/node_modules .yarn ui-tests/.yarn
