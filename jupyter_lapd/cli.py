@@ -17,215 +17,44 @@ Exit codes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from copy import deepcopy
-from typing import Any, TypeVar
+from typing import Any
 
 from jupyter_core.application import JupyterApp
-from traitlets import Bool, TraitError, Unicode, default
-from traitlets.config.application import Application
-from traitlets.config.loader import ConfigFileNotFound
+from traitlets import Bool, Unicode
 
 from . import render
 from ._version import __version__
 from .client import (
     ACTIVE,
     ApiError,
-    DatabaseRuns,
     Run,
     ServerInfo,
     ServerRuns,
     ServerUnavailable,
     api_path,
-    find_server,
 )
-
-T = TypeVar("T")
-
-EXIT_CODES = """Exit codes: 0 success; 1 the run failed, was cancelled or interrupted (wait,
-run --wait), the server failed (5xx) or an unexpected error; 2 usage error, including any request the server
-refuses as bad input (4xx: unknown run, notebook or cell id, a run already active on the
-notebook); 3 no server reachable (list, show and logs then read the runs database)."""
-
-FINDING = """The server is the one whose root directory holds the current directory, else
-the most recently started (from the runtime files `jupyter server list` reads); --url and
---token (or JUPYTER_LAPD_URL and JUPYTER_LAPD_TOKEN) override. An ID may be any unique
-prefix of a run id."""
-
-
-class UsageError(Exception):
-    """Bad command line or configuration: exit 2."""
-
-
-def _error(message: str) -> None:
-    print(f"jupyter lapd: {message}", file=sys.stderr, flush=True)
-
-
-def check_argv(argv: list[str], app: LapdCommand) -> None:
-    """Reject what traitlets would let pass with a warning: unknown options, stray values,
-    missing or extra arguments."""
-    positional, i = 0, 0
-    while i < len(argv):
-        token, i = argv[i], i + 1
-        if token == "--":
-            positional += len(argv) - i
-            break
-        if not token.startswith("-") or token == "-":
-            positional += 1
-            continue
-        name, eq, _ = token.lstrip("-").partition("=")
-        if name in app.flags and (token.startswith("--") or len(name) == 1):
-            if eq:
-                raise UsageError(f"option {token.split('=')[0]} takes no value")
-        elif (name in app.aliases and token.startswith("--")) or "." in name:
-            # "." : any --Class.trait=value, as traitlets allows
-            if not eq and (i >= len(argv) or argv[i].startswith("--")):
-                raise UsageError(f"option {token} needs a value")
-            i += 0 if eq else 1
-        else:
-            raise UsageError(f"unknown option {token} (see {app.name} --help)")
-    if positional != len(app.positional):
-        what = " ".join(app.positional) or "no argument"
-        raise UsageError(f"{app.name} takes {what} (see {app.name} --help)")
-
-
-def _describe(usage: str, text: str) -> str:
-    return f"Usage: {usage}\n\n{text}\n\n{EXIT_CODES}"
-
-
-_aliases: dict[str, Any] = {
-    "url": "LapdCommand.url",
-    "token": "LapdCommand.token",
-    "config": "JupyterApp.config_file",
-    "log-level": "Application.log_level",
-}
-_flags: dict[str, Any] = {"debug": JupyterApp.flags["debug"]}
-_json_flag = {"json": ({"LapdCommand": {"json": True}}, "Print JSON (the REST API's shape).")}
-
-
-class LapdCommand(JupyterApp):
-    """Base of the subcommands: config as the server reads it, the server, the database."""
-
-    version = __version__
-    aliases = _aliases
-    flags = _flags
-    positional: tuple[str, ...] = ()
-    summary = ""
-
-    url = Unicode(config=True, help="Base URL of the server (default: $JUPYTER_LAPD_URL).")
-    token = Unicode(config=True, help="API token of the server (default: $JUPYTER_LAPD_TOKEN).")
-    json = Bool(False, config=True, help="Print JSON instead of text.")
-
-    @default("url")
-    def _url_default(self) -> str:
-        return os.environ.get("JUPYTER_LAPD_URL", "")
-
-    @default("token")
-    def _token_default(self) -> str:
-        return os.environ.get("JUPYTER_LAPD_TOKEN", "")
-
-    def _config_file_name_default(self) -> str:
-        return "jupyter_server_config"
-
-    def _log_level_default(self) -> int:
-        return logging.WARNING
-
-    def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
-        """Load what the server would: the extension's own file, then jupyter_config and
-        jupyter_server_config over it (as linking an ExtensionApp does)."""
-        from .app import Lapd
-
-        with contextlib.suppress(ConfigFileNotFound):
-            Application.load_config_file(self, Lapd().config_file_name, path=self.config_file_paths)
-        super().load_config_file(suppress_errors)
-
-    def initialize(self, argv: Any = None) -> None:
-        """JupyterApp.initialize with strict options and no external subcommands."""
-        self.parse_command_line(argv)
-        cl_config = deepcopy(self.config)
-        self.load_config_file()
-        self.update_config(cl_config)  # the command line wins over config files
-
-    def parse_command_line(self, argv: Any = None) -> None:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        if not {"-h", "--help", "--help-all", "--version", "-V"} & set(argv):
-            check_argv(argv, self)
-        try:
-            super().parse_command_line(argv)
-        except TraitError as e:
-            raise UsageError(str(e)) from None
-
-    @property
-    def db_path(self) -> str:
-        """The database the server uses: ``Lapd.db_path`` from the same config."""
-        from .app import Lapd
-
-        try:
-            return str(Lapd(config=self.config).db_path)
-        except TraitError as e:
-            raise UsageError(f"bad configuration: {e}") from None
-
-    def server(self) -> ServerInfo:
-        try:
-            return find_server(self.url, self.token)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-
-    def database(self, reason: str) -> DatabaseRuns:
-        try:
-            database = DatabaseRuns(self.db_path)
-        except ServerUnavailable as e:
-            raise ServerUnavailable(f"{reason}; {e}") from None
-        missing = "" if os.path.exists(database.db_path) else " (it does not exist yet)"
-        _error(f"{reason}; reading the runs database {database.db_path}{missing}")
-        return database
-
-    async def read(
-        self, ask: Callable[[ServerRuns], Awaitable[T]], look_up: Callable[[DatabaseRuns], T]
-    ) -> T:
-        """Ask the server; when none answers, say so and read the database instead."""
-        try:
-            client = ServerRuns(self.server())
-            try:
-                return await ask(client)
-            finally:
-                client.close()
-        except ServerUnavailable as e:
-            database = self.database(str(e))
-            try:
-                return look_up(database)
-            finally:
-                database.close()
-
-    def run_id(self) -> str:
-        prefix = self.extra_args[0].strip()
-        if not prefix:
-            raise UsageError("the run id must not be empty")
-        return prefix
-
-    async def execute(self) -> int:
-        raise NotImplementedError
-
-    async def wait_for(self, client: ServerRuns, run: Run) -> int:
-        """Follow the run's progress on stderr until it ends; 0 if it completed."""
-        progress = render.Progress(sys.stderr)
-        run = await client.wait(run, progress.show)
-        progress.clear()
-        print(render.summary(run), flush=True)
-        return 0 if run["status"] == "completed" else 1
+from .command import (
+    COMMON_ALIASES,
+    COMMON_FLAGS,
+    EXIT_CODES,
+    FINDING,
+    JSON_FLAG,
+    LapdCommand,
+    UsageError,
+    describe,
+    print_error,
+)
 
 
 class ListCommand(LapdCommand):
     name = "jupyter lapd list"
     summary = "List active runs (queued, running), newest first; --all adds finished ones."
-    description = _describe("jupyter lapd list [--all] [--json]", summary)
+    description = describe("jupyter lapd list [--all] [--json]", summary)
     all = Bool(False, config=True, help="Include finished runs.")
-    flags = {**_flags, **_json_flag, "all": ({"ListCommand": {"all": True}}, all.help)}
+    flags = {**COMMON_FLAGS, **JSON_FLAG, "all": ({"ListCommand": {"all": True}}, all.help)}
 
     async def execute(self) -> int:
         active_only = not self.all
@@ -246,9 +75,9 @@ class ListCommand(LapdCommand):
 class ShowCommand(LapdCommand):
     name = "jupyter lapd show"
     summary = "Show a run and the state of each of its cells."
-    description = _describe("jupyter lapd show ID [--json]", summary)
+    description = describe("jupyter lapd show ID [--json]", summary)
     positional = ("ID",)
-    flags = {**_flags, **_json_flag}
+    flags = {**COMMON_FLAGS, **JSON_FLAG}
 
     async def execute(self) -> int:
         prefix = self.run_id()
@@ -265,7 +94,7 @@ class ShowCommand(LapdCommand):
 class RunCommand(LapdCommand):
     name = "jupyter lapd run"
     summary = "Start a run of a notebook's code cells on the server; print its id."
-    description = _describe(
+    description = describe(
         "jupyter lapd run PATH [--cells ID,..] [--kernel session|new] [--kernel-name NAME] "
         "[--allow-errors] [--wait]",
         summary + " PATH is relative to the current directory and must lie under the "
@@ -283,13 +112,13 @@ class RunCommand(LapdCommand):
     allow_errors = Bool(False, config=True, help="Go on with the next cells after an error.")
     wait = Bool(False, config=True, help="Follow progress until the run ends; exit as `wait`.")
     aliases = {
-        **_aliases,
+        **COMMON_ALIASES,
         "cells": "RunCommand.cells",
         "kernel": "RunCommand.kernel",
         "kernel-name": "RunCommand.kernel_name",
     }
     flags = {
-        **_flags,
+        **COMMON_FLAGS,
         "allow-errors": ({"RunCommand": {"allow_errors": True}}, allow_errors.help),
         "wait": ({"RunCommand": {"wait": True}}, wait.help),
     }
@@ -325,7 +154,7 @@ class RunCommand(LapdCommand):
 class LogsCommand(LapdCommand):
     name = "jupyter lapd logs"
     summary = "Print a run's outputs as text; -f follows the run live until it ends."
-    description = _describe(
+    description = describe(
         "jupyter lapd logs ID [-f]",
         summary + " A header line per cell, then stream text, tracebacks (colours kept on a "
         "terminal) and [mime/type] placeholders for rich outputs. Without a server the "
@@ -334,7 +163,7 @@ class LogsCommand(LapdCommand):
     positional = ("ID",)
     follow = Bool(False, config=True, help="Follow the run live until it ends.")
     flags = {
-        **_flags,
+        **COMMON_FLAGS,
         "f": ({"LogsCommand": {"follow": True}}, follow.help),
         "follow": ({"LogsCommand": {"follow": True}}, follow.help),
     }
@@ -370,14 +199,14 @@ class LogsCommand(LapdCommand):
         finally:
             database.close()
         if self.follow and run["status"] in ACTIVE:
-            _error("cannot follow the run without a server")
+            print_error("cannot follow the run without a server")
         return 0
 
 
 class CancelCommand(LapdCommand):
     name = "jupyter lapd cancel"
     summary = "Cancel a run: interrupt its running cell and skip the rest."
-    description = _describe("jupyter lapd cancel ID", summary)
+    description = describe("jupyter lapd cancel ID", summary)
     positional = ("ID",)
 
     async def execute(self) -> int:
@@ -398,7 +227,7 @@ class CancelCommand(LapdCommand):
 class WaitCommand(LapdCommand):
     name = "jupyter lapd wait"
     summary = "Wait for a run to end: exit 0 if it completed, 1 if not."
-    description = _describe("jupyter lapd wait ID", summary)
+    description = describe("jupyter lapd wait ID", summary)
     positional = ("ID",)
 
     async def execute(self) -> int:
@@ -466,19 +295,19 @@ def run_cli(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     except UsageError as e:
-        _error(str(e))
+        print_error(str(e))
         return 2
     except ApiError as e:
-        _error(e.message)
+        print_error(e.message)
         return 2 if 400 <= e.status < 500 else 1
     except ServerUnavailable as e:
-        _error(str(e))
+        print_error(str(e))
         return 3
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug: one line, the traceback with --debug
         (app.subapp or app).log.debug("jupyter lapd failed", exc_info=True)
-        _error(f"unexpected error: {type(e).__name__}: {e} (--debug shows the traceback)")
+        print_error(f"unexpected error: {type(e).__name__}: {e} (--debug shows the traceback)")
         return 1
 
 

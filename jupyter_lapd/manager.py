@@ -86,6 +86,10 @@ class RunManager:
                 if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
                     cell.status = CellStatus.SKIPPED
             await self.db_call(self.store.save_run, record, self.root_dir)
+            # a client resuming the event stream learns the outcome from the stream itself
+            last = await self.db_call(self.store.last_seq, record.id)
+            event = {"seq": last + 1, "type": "run", "run": record.to_dict(with_cells=False)}
+            await self.db_call(self.store.append_events, record.id, [event])
             self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
         if self.history_days > 0:
             cutoff = utcnow() - timedelta(days=self.history_days)
