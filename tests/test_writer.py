@@ -17,6 +17,12 @@ SLOW_PRINTS = (
 )
 
 
+async def save_as_jupyterlab_does(jp_fetch, content: dict) -> None:
+    """A save through the contents API, the way JupyterLab writes a notebook."""
+    body = json.dumps({"type": "notebook", "format": "json", "content": content})
+    await jp_fetch("api", "contents", "nb.ipynb", method="PUT", body=body)
+
+
 async def test_file_is_valid_and_grows_while_a_cell_runs(lapd_notebook, lapd_start, lapd_wait):
     path = lapd_notebook([SLOW_PRINTS, "print('end')"])
     run = await lapd_start("nb.ipynb")
@@ -51,13 +57,7 @@ async def test_user_edits_during_a_run_survive(jp_fetch, lapd_notebook, lapd_sta
     added = nbformat.v4.new_markdown_cell("added meanwhile")
     added["id"] = "new1"
     content["cells"].append(added)
-    await jp_fetch(
-        "api",
-        "contents",
-        "nb.ipynb",
-        method="PUT",
-        body=json.dumps({"type": "notebook", "format": "json", "content": content}),
-    )
+    await save_as_jupyterlab_does(jp_fetch, content)
     run = await lapd_wait(run["id"])
     assert run["status"] == "completed"
     nb = read_nb(path)
@@ -77,13 +77,7 @@ async def test_a_deleted_cell_is_skipped_not_resurrected(
     model = json.loads((await jp_fetch("api", "contents", "nb.ipynb")).body)
     content = model["content"]
     del content["cells"][1]
-    await jp_fetch(
-        "api",
-        "contents",
-        "nb.ipynb",
-        method="PUT",
-        body=json.dumps({"type": "notebook", "format": "json", "content": content}),
-    )
+    await save_as_jupyterlab_does(jp_fetch, content)
     run = await lapd_wait(run["id"])
     assert run["status"] == "completed"
     assert [c["status"] for c in run["cells"]] == ["done", "skipped", "done"]
