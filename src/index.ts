@@ -4,6 +4,7 @@ import {
 } from '@jupyterlab/application';
 
 import { listRuns } from './api';
+import { runsPlugins } from './runs';
 
 /**
  * Checks on activation that the jupyter_lapd server extension answers.
@@ -28,4 +29,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin];
+export default [plugin, ...runsPlugins];
