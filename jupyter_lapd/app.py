@@ -113,6 +113,9 @@ class Lapd(ExtensionApp):
             log=self.log,
         )
         self.settings["lapd_manager"] = self.manager
+        # Saves from any client (a browser tab with stale outputs included) keep the
+        # outputs of a run that is writing the same notebook.
+        serverapp.contents_manager.register_pre_save_hook(self.manager.merge_save)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_table(self.manager))

@@ -219,6 +219,14 @@ class RunManager:
     def active_run(self, run_id: str) -> ActiveRun | None:
         return self._active.get(run_id)
 
+    def merge_save(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        """Contents manager pre-save hook: a save never drops an active run's outputs."""
+        if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+            return
+        run = self._active_on(path.strip("/"))
+        if run is not None and run.task is not None:
+            run.merge_into(model["content"])
+
     async def snapshot(self, run_id: str, with_outputs: bool) -> dict[str, Any]:
         """A ``snapshot`` event for a subscriber: live state, or rebuilt from the journal."""
         active = self._active.get(run_id)

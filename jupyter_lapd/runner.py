@@ -100,6 +100,26 @@ class ActiveRun:
             }
         )
 
+    def merge_into(self, content: dict[str, Any]) -> None:
+        """Put the run's current outputs into a notebook someone else is saving.
+
+        A browser that saves during the run may hold stale outputs for the run's cells;
+        whatever it sends, the run's outputs are what ends up on disk.
+        """
+        owned = set(self.model.cell_ids())
+        for cell in content.get("cells", []):
+            cell_id = cell.get("id") if isinstance(cell, dict) else None
+            if cell_id not in owned or cell.get("cell_type") != "code":
+                continue
+            cell["outputs"] = self.model.outputs(cell_id)
+            cell["execution_count"] = self.model.execution_count(cell_id)
+            metadata = cell.setdefault("metadata", {})
+            execution = self.model.execution_metadata(cell_id)
+            if execution:
+                metadata["execution"] = execution
+            else:
+                metadata.pop("execution", None)
+
     def snapshot_event(self) -> dict[str, Any]:
         """The run and the current outputs of its cells, exactly as of the current seq."""
         outputs = {cid: self.model.outputs(cid) for cid in self.model.cell_ids()}

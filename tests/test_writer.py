@@ -129,3 +129,32 @@ def test_an_invalid_merge_leaves_the_file_untouched(tmp_path):
         write_cells(str(path), {"c0": CellState([bad], 1, {})})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["nb.ipynb"]
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config, request):
+    if "rare_writes" in request.keywords:
+        # the run writes at its first cell start, then not for a minute
+        jp_server_config["Lapd"]["flush_interval"] = 60
+    return jp_server_config
+
+
+@pytest.mark.rare_writes
+async def test_a_save_with_stale_outputs_keeps_the_runs_outputs(
+    jp_fetch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    path = lapd_notebook(["print('from the run', flush=True)\nimport time\ntime.sleep(30)", "1"])
+    run = await lapd_start("nb.ipynb")
+    active = lapd_app.manager.active_run(run["id"])
+    await wait_until(lambda: active.model.outputs("c0") != [])
+    # a browser that never saw the run's outputs saves the notebook
+    model = json.loads((await jp_fetch("api", "contents", "nb.ipynb")).body)
+    content = model["content"]
+    content["cells"][0]["outputs"] = []
+    content["cells"][1]["source"] = "2"
+    await save_as_jupyterlab_does(jp_fetch, content)
+    nb = read_nb(path)
+    assert nb.cells[0].outputs[0]["text"] == "from the run\n"
+    assert nb.cells[1].source == "2"
+    await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
+    await lapd_wait(run["id"])
