@@ -109,6 +109,8 @@ class RunRecord:
     started: datetime | None = None
     finished: datetime | None = None
     error: str | None = None
+    # the run this one restarts (a rerun after a server restart, a headless --resume)
+    resumed_from: str | None = None
 
     @property
     def cells_total(self) -> int:
@@ -149,6 +151,7 @@ class RunRecord:
             "cells_done": self.cells_done,
             "current_cell_id": self.current_cell_id,
             "error": self.error,
+            "resumed_from": self.resumed_from,
         }
         if with_cells:
             data["cells"] = [cell.to_dict() for cell in self.cells]
@@ -169,6 +172,7 @@ class RunRecord:
             started=parse_time(data.get("started")),
             finished=parse_time(data.get("finished")),
             error=data.get("error"),
+            resumed_from=data.get("resumed_from"),
         )
 
     def copy(self) -> RunRecord:
