@@ -9,6 +9,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
+from .follow import ServerEventFollower
 from .handlers import route_table
 from .kernels import KernelProvider
 from .manager import RunManager
@@ -75,12 +76,15 @@ class Lapd(ExtensionApp):
         return int(proposal["value"])
 
     on_server_restart = Enum(
-        ["mark_interrupted"],
+        ["mark_interrupted", "rerun"],
         default_value="mark_interrupted",
         config=True,
         help=(
-            "What to do at startup with runs that were active when the server stopped: "
-            "'mark_interrupted' records them as interrupted."
+            "What to do at startup with runs that were active when the server stopped "
+            "(their journaled outputs are put into the notebook either way): "
+            "'mark_interrupted' (default) records them as interrupted; 'rerun' also starts "
+            "each again from its first cell on a fresh kernel, as a new run whose "
+            "resumed_from names the old one."
         ),
     )
 
@@ -110,12 +114,14 @@ class Lapd(ExtensionApp):
             flush_interval=self.flush_interval,
             max_concurrent_runs=self.max_concurrent_runs,
             history_days=self.history_days,
+            on_server_restart=self.on_server_restart,
             log=self.log,
         )
         self.settings["lapd_manager"] = self.manager
         # Saves from any client (a browser tab with stale outputs included) keep the
         # outputs of a run that is writing the same notebook.
         serverapp.contents_manager.register_pre_save_hook(self.manager.merge_save)
+        ServerEventFollower(self.manager, self.log).listen(serverapp.event_logger)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_table(self.manager))

@@ -18,6 +18,7 @@ from .models import (
     CellStatus,
     InvalidRunRequest,
     KernelMode,
+    LapdError,
     RunConflict,
     RunNotFound,
     RunRecord,
@@ -25,6 +26,7 @@ from .models import (
     utcnow,
 )
 from .outputs import replay
+from .recovery import interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
 from .writer import write_notebook
@@ -48,6 +50,7 @@ class RunManager:
         flush_interval: float = 1.0,
         max_concurrent_runs: int = 4,
         history_days: float = 30,
+        on_server_restart: str = "mark_interrupted",
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -56,6 +59,7 @@ class RunManager:
         self.flush_interval = flush_interval
         self.max_concurrent_runs = max_concurrent_runs
         self.history_days = history_days
+        self.on_server_restart = on_server_restart
         self.log = log or logging.getLogger(__name__)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self.hub = EventHub(store, self.db_call, log=self.log)
@@ -79,18 +83,10 @@ class RunManager:
             self.root_dir,
         )
         for record in stale:
-            record.status = RunStatus.INTERRUPTED
-            record.error = "the server stopped while the run was active"
-            record.finished = record.finished or utcnow()
-            for cell in record.cells:
-                if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
-                    cell.status = CellStatus.SKIPPED
-            await self.db_call(self.store.save_run, record, self.root_dir)
-            # a client resuming the event stream learns the outcome from the stream itself
-            last = await self.db_call(self.store.last_seq, record.id)
-            event = {"seq": last + 1, "type": "run", "run": record.to_dict(with_cells=False)}
-            await self.db_call(self.store.append_events, record.id, [event])
+            await self.db_call(interrupt_stale_run, self.store, record, self.root_dir, self.log)
             self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
+            if self.on_server_restart == "rerun":
+                await self._rerun(record)
         if self.history_days > 0:
             cutoff = utcnow() - timedelta(days=self.history_days)
             await self.db_call(self.store.delete_finished_before, cutoff)
@@ -109,6 +105,22 @@ class RunManager:
         await self.hub.stop()
         self._db.shutdown(wait=True)
 
+    async def _rerun(self, record: RunRecord) -> None:
+        """Start an interrupted run again, from its first cell, on a fresh kernel."""
+        try:
+            rerun = await self.create_run(
+                record.path,
+                cells=[cell.id for cell in record.cells],
+                kernel=KernelMode.NEW.value,
+                kernel_name=record.kernel_name,
+                allow_errors=record.allow_errors,
+                resumed_from=record.id,
+            )
+        except LapdError as e:
+            self.log.warning("jupyter_lapd: could not rerun %s: %s", record.path, e.message)
+            return
+        self.log.info("jupyter_lapd: run %s reruns interrupted run %s", rerun.id, record.id)
+
     def _track(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -124,6 +136,7 @@ class RunManager:
         kernel: str = KernelMode.SESSION.value,
         kernel_name: str | None = None,
         allow_errors: bool = False,
+        resumed_from: str | None = None,
     ) -> RunRecord:
         """Validate a request and queue the run; nothing on disk changes if it is refused."""
         try:
@@ -153,6 +166,7 @@ class RunManager:
             kernel_mode=mode,
             kernel_name=name,
             allow_errors=allow_errors,
+            resumed_from=resumed_from,
         )
         run = ActiveRun(
             record,
@@ -196,14 +210,17 @@ class RunManager:
         # live records are fresher than their last save
         return [self._active[r.id].record if r.id in self._active else r for r in records]
 
-    async def cancel_run(self, run_id: str) -> RunRecord:
+    async def cancel_run(
+        self, run_id: str, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
+    ) -> RunRecord:
+        """Stop a run: a user's cancel, or ``status``/``reason`` when something else ends it."""
         record = await self.get_run(run_id)
         run = self._active.get(run_id)
         if run is None or not record.status.active:
             return record
         if run in self._queue:  # never started: nothing to interrupt or write
             self._queue.remove(run)
-            record.status, record.finished = RunStatus.CANCELLED, utcnow()
+            record.status, record.finished, record.error = status, utcnow(), reason
             for cell in record.cells:
                 cell.status = CellStatus.SKIPPED
             run._emit_run()
@@ -211,13 +228,16 @@ class RunManager:
             await self.hub.close(run_id)
             self._active.pop(run_id, None)
             return record
-        self._track(run.cancel())
+        self._track(run.cancel(status, reason))
         return record
 
     # -- events -----------------------------------------------------------------------
 
     def active_run(self, run_id: str) -> ActiveRun | None:
         return self._active.get(run_id)
+
+    def active_runs(self) -> list[ActiveRun]:
+        return list(self._active.values())
 
     def merge_save(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
         """Contents manager pre-save hook: a save never drops an active run's outputs."""

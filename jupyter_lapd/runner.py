@@ -17,7 +17,14 @@ from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
 from .outputs import OutputModel, events_from_message
-from .writer import CellState, NotebookWriter, WriteResult, read_notebook
+from .writer import (
+    CellState,
+    NotebookWriter,
+    WriteResult,
+    cell_states,
+    note_output,
+    read_notebook,
+)
 
 Persist = Callable[[RunRecord], Awaitable[None]]
 
@@ -78,15 +85,12 @@ class ActiveRun:
             self._emit(event)
 
     def _snapshot(self) -> tuple[int, dict[str, CellState]]:
-        cells = {
-            cell_id: CellState(
-                outputs=self.model.outputs(cell_id),
-                execution_count=self.model.execution_count(cell_id),
-                execution=self.model.execution_metadata(cell_id),
-            )
-            for cell_id in self.model.cell_ids()
-        }
-        return self._hub.seq(self.record.id), cells
+        return self._hub.seq(self.record.id), cell_states(self.model)
+
+    def _note(self, cell_id: str | None, text: str) -> None:
+        """Tell the reader of the notebook, in the cell itself, what happened to the run."""
+        if cell_id is not None:
+            self._emit({"type": ev.OUTPUT, "cell_id": cell_id, "output": note_output(text)})
 
     def _on_written(self, upto: int, result: WriteResult) -> None:
         self._deleted |= {c.id for c in self.record.cells if c.id not in result.present}
@@ -180,6 +184,9 @@ class ActiveRun:
                 result = CellResult(OK)
             cell.finished, cell.execution_count = utcnow(), result.execution_count
             cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR
+            if result.status == DEAD and not self._cancelled():
+                when = isoformat(cell.finished)
+                self._note(cell.id, f"the kernel died while running this cell ({when})")
             self._emit(
                 {
                     "type": ev.CELL_END,
@@ -243,8 +250,11 @@ class ActiveRun:
             self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
         await self.writer.close()
         status, error = self._outcome
-        if self.writer.error is not None and error is None:
-            error = f"could not write {rec.path}: {self.writer.error}"
+        if self.writer.error is not None:
+            # the outputs are safe in the journal, but the notebook does not hold them
+            error = error or f"could not write {rec.path}: {self.writer.error}"
+            if status == RunStatus.COMPLETED:
+                status = RunStatus.FAILED
         # Only now, with the file written and the journal complete, does the run show
         # as ended: a client that sees "completed" can trust the file it then reads.
         final = rec.copy()
@@ -259,17 +269,28 @@ class ActiveRun:
         return self._cancel_requested
 
     def abort(self, status: RunStatus, reason: str) -> None:
-        """End the run now (server shutdown): no interrupt, the file is still written."""
-        self._cancel_requested = True
+        """End the run now (server shutdown, kernel restarted under it), without waiting
+        for the kernel; the file is still written, with a note in the running cell."""
         if self._outcome is None:
             self._outcome = (status, reason)
+            self._note(self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
+        self._cancel_requested = True
         if self.task is not None:
             self.task.cancel()
 
-    async def cancel(self) -> None:
-        """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it."""
+    async def cancel(
+        self, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
+    ) -> None:
+        """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it.
+
+        ``status``/``reason`` name the outcome when something other than a user's cancel
+        stops the run (the notebook was deleted, say).
+        """
         if self._cancelled():
             return
+        if status != RunStatus.CANCELLED and self._outcome is None:
+            self._outcome = (status, reason)
+            self._note(self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
         self._cancel_requested = True
         if self.record.current_cell_id is not None and self._lease is not None:
             try:
@@ -280,3 +301,12 @@ class ActiveRun:
             done, _ = await asyncio.wait({self.task}, timeout=self._cancel_grace)
             if not done:
                 self.task.cancel()
+
+    def move(self, api_path: str, os_path: str) -> None:
+        """Follow a rename of the notebook: later writes go to its new place."""
+        self.record.path, self.os_path, self.writer.os_path = api_path, os_path, os_path
+        self._emit_run()
+
+
+def _now() -> str:
+    return isoformat(utcnow()) or ""

@@ -16,6 +16,7 @@ from typing import Any, cast
 import nbformat
 
 from .models import isoformat
+from .outputs import OutputModel
 
 NBFORMAT_VERSION = 4
 
@@ -37,6 +38,23 @@ class WriteResult:
     present: set[str]
     seconds: float
     size: int
+
+
+def cell_states(model: OutputModel) -> dict[str, CellState]:
+    """What the run owns in each cell it has touched, as the file must hold it."""
+    return {
+        cell_id: CellState(
+            outputs=model.outputs(cell_id),
+            execution_count=model.execution_count(cell_id),
+            execution=model.execution_metadata(cell_id),
+        )
+        for cell_id in model.cell_ids()
+    }
+
+
+def note_output(text: str) -> dict[str, Any]:
+    """A line on stderr in a cell, saying what happened to the run there and when."""
+    return {"output_type": "stream", "name": "stderr", "text": f"jupyter_lapd: {text}\n"}
 
 
 def read_notebook(os_path: str) -> nbformat.NotebookNode:

@@ -1,0 +1,55 @@
+"""Recovery of runs left active by a server that died: journal replayed into the file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, utcnow
+from .notebooks import resolve_path
+from .outputs import replay
+from .store import Store
+from .writer import cell_states, note_output, write_cells
+
+STALE_REASON = "the server stopped while the run was active"
+
+
+def interrupt_stale_run(
+    store: Store, record: RunRecord, root_dir: str, log: logging.Logger
+) -> RunRecord:
+    """Mark a run that no process drives any more ``interrupted``, and put into its notebook
+    everything its journal holds (a killed server may have journaled up to a flush interval
+    more than it wrote), with a note in the cell that was running.
+
+    Synchronous and blocking: the manager calls it from its database thread at startup.
+    """
+    events = store.read_events(record.id)
+    seq = events[-1]["seq"] if events else 0
+    added: list[dict[str, Any]] = []
+    running = record.current_cell_id
+    now = utcnow()
+    if running is not None:
+        seq += 1
+        text = f"run interrupted: {STALE_REASON} ({isoformat(now)})"
+        added.append(
+            {"seq": seq, "type": "output", "cell_id": running, "output": note_output(text)}
+        )
+    record.status, record.error = RunStatus.INTERRUPTED, STALE_REASON
+    record.finished = record.finished or now
+    for cell in record.cells:
+        if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):
+            cell.status = CellStatus.SKIPPED
+    seq += 1
+    added.append({"seq": seq, "type": "run", "run": record.to_dict(with_cells=False)})
+    store.append_events(record.id, added)
+    model = replay(events + added)
+    if model.cell_ids():
+        try:
+            _, os_path = resolve_path(root_dir, record.path)
+            if os.path.exists(os_path):
+                write_cells(os_path, cell_states(model))
+        except (LapdError, OSError, ValueError) as e:
+            log.warning("jupyter_lapd: could not restore outputs of %s: %s", record.path, e)
+    store.save_run(record, root_dir)
+    return record

@@ -1,0 +1,216 @@
+"""Faults: the server killed or stopped mid-run, kernels dying or restarted, files moving."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import make_notebook, read_nb
+from server_process import ServerProcess
+
+PRINTER = (
+    "import time\n"
+    "for i in range(300):\n"
+    "    print(f'{i} {time.time():.3f}', flush=True)\n"
+    "    time.sleep(0.05)"
+)
+
+
+def printed_lines(nb: nbformat.NotebookNode, index: int = 1) -> list[tuple[int, float]]:
+    streams = [o for o in nb.cells[index].outputs if o.get("name") == "stdout"]
+    text = "".join(o["text"] for o in streams)
+    return [(int(a), float(b)) for a, b in (line.split() for line in text.splitlines())]
+
+
+def wait_for(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def cell_status(server: ServerProcess, run_id: str, cell_id: str) -> str:
+    run = server.request("GET", f"lapd/api/runs/{run_id}")
+    return {c["id"]: c["status"] for c in run["cells"]}[cell_id]
+
+
+def kill_mid_run_and_restart(tmp_path: Path, seed: int, **config) -> tuple:
+    # rare file writes: what the file lacks at the kill, only the journal can bring back
+    config.setdefault("flush_interval", 3)
+    server = ServerProcess(tmp_path / "home", tmp_path / "root", **config)
+    path = server.root / "nb.ipynb"
+    nbformat.write(make_notebook(["print('setup')", PRINTER, "print('after')"]), path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
+        time.sleep(random.Random(seed).uniform(0.5, 4.0))  # a random moment of the cell
+        killed_at = time.time()
+        server.kill9()
+        on_disk = read_nb(path)  # valid nbformat right after the kill, never truncated
+        server.start()
+        return server, path, run, killed_at, on_disk
+    except BaseException:
+        server.stop()
+        raise
+
+
+def check_recovered(server, path, run, killed_at) -> nbformat.NotebookNode:
+    record = server.request("GET", f"lapd/api/runs/{run['id']}")
+    assert record["status"] == "interrupted"
+    assert "server stopped" in record["error"]
+    nb = read_nb(path)
+    lines = printed_lines(nb)
+    assert [n for n, _ in lines] == list(range(len(lines)))  # no gap, no duplicate
+    # every line the kernel printed more than a moment before the kill is in the file
+    assert lines and lines[-1][1] > killed_at - 1.0, (lines[-1], killed_at)
+    note = nb.cells[1].outputs[-1]
+    assert note["name"] == "stderr" and "run interrupted" in note["text"]
+    return nb
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_kill9_mid_run_then_restart_restores_the_journal(tmp_path, seed):
+    server, path, run, killed_at, _ = kill_mid_run_and_restart(tmp_path, seed)
+    try:
+        check_recovered(server, path, run, killed_at)
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 12))
+def test_kill9_at_many_random_moments(tmp_path, seed):
+    server, path, run, killed_at, _ = kill_mid_run_and_restart(tmp_path, seed)
+    try:
+        check_recovered(server, path, run, killed_at)
+    finally:
+        server.stop()
+
+
+def test_rerun_on_restart_starts_a_linked_run_on_a_fresh_kernel(tmp_path):
+    server, path, run, _, _ = kill_mid_run_and_restart(
+        tmp_path, 0, on_server_restart="rerun", flush_interval=0.5
+    )
+    try:
+        runs = server.request("GET", "lapd/api/runs")["runs"]
+        rerun = next(r for r in runs if r["resumed_from"] == run["id"])
+        assert rerun["kernel_mode"] == "new"
+        wait_for(
+            lambda: server.request("GET", f"lapd/api/runs/{rerun['id']}")["status"] == "completed",
+            timeout=120,
+        )
+        nb = read_nb(path)
+        assert len(printed_lines(nb)) == 300
+        assert nb.cells[2].outputs[0]["text"] == "after\n"
+    finally:
+        server.stop()
+
+
+def test_sigterm_writes_outputs_and_marks_runs_interrupted(tmp_path):
+    server = ServerProcess(tmp_path / "home", tmp_path / "root")
+    path = server.root / "nb.ipynb"
+    nbformat.write(make_notebook(["print('setup')", PRINTER, "print('after')"]), path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
+        time.sleep(1)
+        stopped_at = time.time()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=60)  # bounded: the server exits on its own
+    finally:
+        server.stop()
+    nb = read_nb(path)
+    lines = printed_lines(nb)
+    assert lines and lines[-1][1] > stopped_at - 1.0
+    assert "shut down" in nb.cells[1].outputs[-1]["text"]
+    server.start()
+    try:
+        record = server.request("GET", f"lapd/api/runs/{run['id']}")
+        assert record["status"] == "interrupted" and "shut down" in record["error"]
+    finally:
+        server.stop()
+
+
+async def test_kernel_death_fails_the_run_with_a_note(lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["print('x')", "import os; os._exit(1)", "print('never')"])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "failed"
+    assert run["error"] == "kernel died while running cell 2"
+    assert [c["status"] for c in run["cells"]] == ["done", "error", "skipped"]
+    assert "the kernel died while running this cell" in read_nb(path).cells[1].outputs[-1]["text"]
+    # the server stays healthy: the next run works
+    lapd_notebook(["print('again')"], name="next.ipynb")
+    assert (await lapd_wait((await lapd_start("next.ipynb"))["id"]))["status"] == "completed"
+
+
+@pytest.mark.parametrize(("action", "status", "error"), [
+    ("restart", "failed", "the kernel was restarted during the run"),
+    ("interrupt", "failed", "cell 1 failed: KeyboardInterrupt"),
+])  # fmt: skip
+async def test_kernel_restart_or_interrupt_from_the_ui_ends_the_run(
+    jp_fetch, lapd_notebook, lapd_start, lapd_wait, action, status, error
+):
+    lapd_notebook(["print('go', flush=True)\nimport time\ntime.sleep(60)", "print(2)"])
+    run = await lapd_start("nb.ipynb")
+    run = await lapd_wait(run["id"], cell=("c0", "running"))
+    await asyncio.sleep(0.5)
+    await jp_fetch("api", "kernels", run["kernel_id"], action, method="POST", body="")
+    run = await lapd_wait(run["id"], timeout=60)
+    assert (run["status"], run["error"]) == (status, error)
+    assert [c["status"] for c in run["cells"]] == ["error", "skipped"]
+
+
+async def test_a_renamed_notebook_is_followed(
+    jp_fetch, jp_root_dir, lapd_notebook, lapd_start, lapd_wait
+):
+    lapd_notebook(
+        ["import time\nfor i in range(30):\n    print(i, flush=True)\n    time.sleep(0.1)"]
+    )
+    (jp_root_dir / "moved").mkdir()
+    run = await lapd_start("nb.ipynb")
+    await lapd_wait(run["id"], cell=("c0", "running"))
+    await jp_fetch(
+        "api", "contents", "nb.ipynb", method="PATCH", body=json.dumps({"path": "moved/new.ipynb"})
+    )
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed" and run["path"] == "moved/new.ipynb"
+    assert not (jp_root_dir / "nb.ipynb").exists()
+    nb = read_nb(jp_root_dir / "moved" / "new.ipynb")
+    assert nb.cells[0].outputs[0]["text"] == "".join(f"{i}\n" for i in range(30))
+
+
+async def test_a_deleted_notebook_ends_the_run_cleanly(
+    jp_fetch, jp_root_dir, lapd_notebook, lapd_start, lapd_wait
+):
+    lapd_notebook(["print('x', flush=True)\nimport time\ntime.sleep(60)", "print(2)"])
+    run = await lapd_start("nb.ipynb")
+    await lapd_wait(run["id"], cell=("c0", "running"))
+    await jp_fetch("api", "contents", "nb.ipynb", method="DELETE")
+    run = await lapd_wait(run["id"], timeout=60)
+    assert run["status"] == "failed"
+    assert run["error"] == "nb.ipynb was deleted during the run"
+    assert list(jp_root_dir.glob("*.ipynb")) == []  # not resurrected
+    assert list(jp_root_dir.glob(".~lapd-*")) == []
+
+
+async def test_a_failing_disk_is_a_clear_error(monkeypatch, lapd_notebook, lapd_start, lapd_wait):
+    path = lapd_notebook(["print(1)"])
+    before = path.read_bytes()
+
+    def disk_full(os_path: str, data: bytes) -> None:  # fault injection: ENOSPC on write
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jupyter_lapd.writer._atomic_write", disk_full)
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "failed"
+    assert run["error"] == "could not write nb.ipynb: [Errno 28] No space left on device"
+    assert path.read_bytes() == before
