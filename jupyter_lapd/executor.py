@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from nbformat import NotebookNode
 
 MessageSink = Callable[[str, dict[str, Any]], None]
 
-# Reply statuses a cell can end with, plus "dead" when the kernel died under it.
-OK, ERROR, ABORTED, DEAD, TIMEOUT = "ok", "error", "aborted", "dead", "timeout"
+# Reply statuses a cell can end with, plus "dead" when the kernel died under it and
+# "lost" when the connection to it broke (a remote kernel's gateway went away).
+OK, ERROR, ABORTED, DEAD, TIMEOUT, LOST = "ok", "error", "aborted", "dead", "timeout", "lost"
 
 
 @dataclass
@@ -59,6 +61,11 @@ class _StreamingClient(NotebookClient):
         if msg_type.startswith("comm"):
             self.handle_comm_msg(cell.outputs, msg, cell_index)
         return None
+
+
+async def _maybe_await(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result
 
 
 def _timestamp(msg: dict[str, Any]) -> str:
@@ -106,15 +113,16 @@ class Executor:
     async def start(self, ready_timeout: float = 60) -> None:
         km = self.client.km
         assert km is not None
-        kc = km.client()
-        kc.start_channels()
+        kc: Any = km.client()
+        # a gateway's kernel client opens its websocket asynchronously; ZMQ clients don't
+        await _maybe_await(kc.start_channels())
         await ensure_async(kc.wait_for_ready(timeout=ready_timeout))
         self._kc = kc
         self.client.kc = kc
 
     async def stop(self) -> None:
         if self._kc is not None:
-            self._kc.stop_channels()
+            await _maybe_await(self._kc.stop_channels())
             self._kc = None
 
     async def run_cell(self, cell: NotebookNode, index: int, cell_id: str) -> CellResult:

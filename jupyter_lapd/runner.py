@@ -12,7 +12,7 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from .events import EventHub
-from .executor import ABORTED, DEAD, OK, TIMEOUT, CellResult, Executor
+from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
 from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
@@ -48,6 +48,7 @@ class ActiveRun:
         flush_interval: float,
         cancel_grace: float = 10.0,
         log: logging.Logger | None = None,
+        cell_timeout: int | None = None,
     ) -> None:
         self.record = record
         self.os_path = os_path
@@ -57,6 +58,7 @@ class ActiveRun:
         self._persist = persist
         self._log = log or logging.getLogger(__name__)
         self._cancel_grace = cancel_grace
+        self._cell_timeout = cell_timeout  # seconds per cell (nbclient's timeout); None: none
         self.model = OutputModel()
         self.writer = NotebookWriter(
             os_path, self._snapshot, self._on_written, flush_interval=flush_interval, log=log
@@ -149,7 +151,11 @@ class ActiveRun:
             self._emit_run()
             await self._persist(rec)
             executor = Executor(
-                self._nb, self._kernels.manager_of(rec.kernel_id), self._on_message, log=self._log
+                self._nb,
+                self._kernels.manager_of(rec.kernel_id),
+                self._on_message,
+                timeout=self._cell_timeout,
+                log=self._log,
             )
             await executor.start()
             await self._run_cells(executor)
@@ -179,14 +185,18 @@ class ActiveRun:
             )
             await self._persist(rec)
             if nb_cell.source.strip():
-                result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
+                try:
+                    result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
+                except Exception as e:  # the channel to the kernel broke (a gateway gone)
+                    self._log.warning("jupyter_lapd: lost the kernel: %r", e)
+                    result = CellResult(LOST, error=f"{type(e).__name__}: {e}")
             else:  # Jupyter does not send empty cells to the kernel
                 result = CellResult(OK)
             cell.finished, cell.execution_count = utcnow(), result.execution_count
             cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR
-            if result.status == DEAD and not self._cancelled():
-                when = isoformat(cell.finished)
-                self._note(cell.id, f"the kernel died while running this cell ({when})")
+            if result.status in (DEAD, LOST) and not self._cancelled():
+                what = "the kernel died" if result.status == DEAD else "lost the kernel"
+                self._note(cell.id, f"{what} while running this cell ({_now()})")
             self._emit(
                 {
                     "type": ev.CELL_END,
@@ -202,6 +212,13 @@ class ActiveRun:
                 break
             if result.status == DEAD:
                 self._finish(RunStatus.FAILED, f"kernel died while running cell {position}")
+                return
+            if result.status == LOST:
+                self._finish(
+                    RunStatus.FAILED,
+                    f"lost the connection to the kernel while running cell {position}"
+                    f" ({result.error})",
+                )
                 return
             if result.status == TIMEOUT or (result.status != OK and not rec.allow_errors):
                 reason = "aborted" if result.status == ABORTED else result.error

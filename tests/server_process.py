@@ -24,8 +24,8 @@ class ServerProcess:
     server on the same machine would.
     """
 
-    def __init__(self, home: Path, root: Path, **lapd_config: Any) -> None:
-        self.home, self.root = home, root
+    def __init__(self, home: Path, root: Path, *args: str, **lapd_config: Any) -> None:
+        self.home, self.root, self.args = home, root, list(args)
         self.runtime, self.config = home / "runtime", home / "config"
         for folder in (root, self.runtime, self.config, home / "data"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ class ServerProcess:
             [
                 sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
                 "--ServerApp.ip=127.0.0.1", "--port=0", f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={self.root}",
+                f"--ServerApp.root_dir={self.root}", *self.args,
             ],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
