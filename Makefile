@@ -22,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 # Playwright must never download browsers: the UI tests use Debian's Chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean
+.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,8 +76,14 @@ check-install: install
 check-auth: install
 	$(BIN)/python .github/scripts/check_auth.py
 
+# JupyterLab (playwright.config.js), then Jupyter Notebook 7 (its own server and config);
+# the second runs even when the first fails.
 ui-test: install $(CHROMIUM)
-	cd ui-tests && jlpm install && jlpm playwright test
+	cd ui-tests && jlpm install
+	cd ui-tests && rc=0; \
+	jlpm playwright test || rc=$$?; \
+	jlpm playwright test -c playwright.notebook.config.js || rc=$$?; \
+	exit $$rc
 
 # Runs every step even after a failure, so that one CI run shows all of them.
 TEST_STEPS := check-install pytest jest check-auth ui-test
@@ -97,12 +103,27 @@ lint: install
 build: install
 	jlpm build
 
+# The packages of the `bench` extra (papermill, matplotlib), read from pyproject.toml and
+# installed on their own: `pip install -e .[bench]` would rebuild and relink the frontend.
+BENCH_STAMP := $(VENV)/.bench.stamp
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))" \
+		| xargs $(BIN)/python -m pip install
+	touch $@
+
+# nbclient, papermill and jupyter_lapd side by side on generated notebooks (README,
+# "Performance"): bench/results/latest.json and latest.png. BENCH_ARGS="--rounds 5" etc.
+BENCH_ARGS ?=
+bench: install $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 # What `jlpm clean:all` removes, plus test output; dropping the stamp makes the next
 # `make install` rebuild the labextension and regenerate jupyter_lapd/_version.py.
 clean:
 	rm -rf lib tsconfig.tsbuildinfo jupyter_lapd/labextension jupyter_lapd/_version.py \
 		.eslintcache .stylelintcache coverage \
-		ui-tests/test-results ui-tests/playwright-report $(STAMP)
+		ui-tests/test-results ui-tests/playwright-report \
+		ui-tests/test-results-notebook7 ui-tests/playwright-report-notebook7 $(STAMP)
 
 distclean: clean
 	rm -rf $(VENV) node_modules ui-tests/node_modules .yarn ui-tests/.yarn

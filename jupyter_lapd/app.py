@@ -13,6 +13,7 @@ from .follow import ServerEventFollower
 from .handlers import route_table
 from .kernels import KernelProvider
 from .manager import RunManager
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .store import Store
 
 
@@ -51,9 +52,10 @@ class Lapd(ExtensionApp):
         1.0,
         config=True,
         help=(
-            "Seconds between writes of a running notebook's file (default 1). Outputs are "
-            "journaled within ~0.1 s regardless; big notebooks stretch the interval so that "
-            "writing stays a small share of the run. Must be > 0."
+            "Seconds between writes of a running notebook's file (default 1): no output waits "
+            "longer than this to reach the file. Outputs are journaled within ~0.1 s "
+            "regardless; big notebooks stretch the interval so that writing stays a small "
+            "share of the run. Must be > 0."
         ),
     )
 
@@ -100,6 +102,25 @@ class Lapd(ExtensionApp):
             raise TraitError("Lapd.history_days must be >= 0 (0: keep forever)")
         return float(proposal["value"])
 
+    max_output_bytes = Int(
+        DEFAULT_MAX_OUTPUT_BYTES,
+        allow_none=True,
+        config=True,
+        help=(
+            "Bytes of text kept per stream output in the notebook file (default 2 MiB, "
+            "which JupyterLab renders without freezing). Beyond it the first and the last "
+            "half are kept, joined by a line saying how many bytes were elided; the journal "
+            "keeps everything, and `jupyter lapd logs <id>` prints it. None: no limit."
+        ),
+    )
+
+    @validate("max_output_bytes")
+    def _validate_max_output_bytes(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 1024:
+            raise TraitError("Lapd.max_output_bytes must be >= 1024 bytes (or None: no limit)")
+        return None if value is None else int(value)
+
     def initialize_settings(self) -> None:
         serverapp = self.serverapp
         assert serverapp is not None
@@ -116,6 +137,7 @@ class Lapd(ExtensionApp):
             history_days=self.history_days,
             on_server_restart=self.on_server_restart,
             log=self.log,
+            max_output_bytes=self.max_output_bytes,
         )
         self.settings["lapd_manager"] = self.manager
         # Saves from any client (a browser tab with stale outputs included) keep the

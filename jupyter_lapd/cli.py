@@ -30,6 +30,7 @@ from ._version import __version__
 from .client import (
     ACTIVE,
     ApiError,
+    DatabaseRuns,
     Run,
     ServerInfo,
     ServerRuns,
@@ -47,6 +48,7 @@ from .command import (
     describe,
     print_error,
 )
+from .headless_command import HEADLESS_HELP, HEADLESS_USAGE, HeadlessCommand
 
 
 class ListCommand(LapdCommand):
@@ -91,15 +93,18 @@ class ShowCommand(LapdCommand):
         return 0
 
 
-class RunCommand(LapdCommand):
+class RunCommand(HeadlessCommand):
     name = "jupyter lapd run"
-    summary = "Start a run of a notebook's code cells on the server; print its id."
+    summary = (
+        "Start a run of a notebook's code cells on the server and print its id; "
+        "or, with --headless, run it here with no server."
+    )
     description = describe(
         "jupyter lapd run PATH [--cells ID,..] [--kernel session|new] [--kernel-name NAME] "
-        "[--allow-errors] [--wait]",
+        f"[--allow-errors] [--wait]\n       {HEADLESS_USAGE}",
         summary + " PATH is relative to the current directory and must lie under the "
         "server's root. (When the root is unknown, as for a --url without a runtime file, "
-        "a relative PATH is taken as relative to the server's root.)",
+        f"a relative PATH is taken as relative to the server's root.)\n\n{HEADLESS_HELP}",
     )
     positional = ("PATH",)
     cells = Unicode(config=True, help="Comma-separated ids of the cells to run (default: all).")
@@ -116,11 +121,17 @@ class RunCommand(LapdCommand):
         "cells": "RunCommand.cells",
         "kernel": "RunCommand.kernel",
         "kernel-name": "RunCommand.kernel_name",
+        "resume": "RunCommand.resume",
+        "retries": "RunCommand.retries",
+        "timeout": "RunCommand.timeout",
+        "output": "RunCommand.output",
+        "db-path": "RunCommand.headless_db",
     }
     flags = {
         **COMMON_FLAGS,
         "allow-errors": ({"RunCommand": {"allow_errors": True}}, allow_errors.help),
         "wait": ({"RunCommand": {"wait": True}}, wait.help),
+        "headless": ({"RunCommand": {"headless": True}}, HeadlessCommand.headless.help),
     }
 
     def body(self, server: ServerInfo) -> dict[str, Any]:
@@ -140,6 +151,10 @@ class RunCommand(LapdCommand):
         return body
 
     async def execute(self) -> int:
+        self.check_headless()
+        if self.headless:
+            options = self.headless_options(self.cells, self.kernel_name, self.allow_errors)
+            return await self.run_headless(options)
         server = self.server()
         body = self.body(server)
         client = ServerRuns(server)
@@ -182,7 +197,12 @@ class LogsCommand(LapdCommand):
                 return self.from_database(prefix, writer, str(e))
             if not self.follow:
                 snapshot = await client.snapshot(run_id)
-                writer.snapshot(snapshot["run"], snapshot.get("outputs") or {})
+                outputs = snapshot.get("outputs") or {}
+                if render.elided(outputs):
+                    # the server bounds big streams (max_output_bytes); the journal in
+                    # the database, when this machine has it, holds every byte
+                    outputs = self.whole_outputs(run_id) or outputs
+                writer.snapshot(snapshot["run"], outputs)
                 return 0
             async for event in client.events(run_id):
                 writer.event(event)
@@ -190,6 +210,16 @@ class LogsCommand(LapdCommand):
             return 0
         finally:
             client.close()
+
+    def whole_outputs(self, run_id: str) -> dict[str, Any] | None:
+        """Every output of the run, unbounded, from the local database if it has the run."""
+        if not os.path.exists(self.db_path):
+            return None
+        database = DatabaseRuns(self.db_path)
+        try:
+            return database.outputs(run_id) if database.has_run(run_id) else None
+        finally:
+            database.close()
 
     def from_database(self, prefix: str, writer: render.LogWriter, reason: str) -> int:
         database = self.database(reason)

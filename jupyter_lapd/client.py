@@ -350,11 +350,14 @@ class DatabaseRuns:
             raise ApiError(404, f"No such run: {prefix}")
         return record.to_dict(with_cells=True)
 
+    def has_run(self, run_id: str) -> bool:
+        return self._store is not None and self._store.get_run(run_id) is not None
+
     def outputs(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
         """Each cell's outputs, rebuilt from the run's journal."""
         from .outputs import replay
 
         if self._store is None:
             return {}
-        model = replay(self._store.read_events(run_id))
+        model = replay(self._store.read_events(run_id), max_output_bytes=None)  # all of it
         return {cell_id: model.outputs(cell_id) for cell_id in model.cell_ids()}

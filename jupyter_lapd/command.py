@@ -130,14 +130,20 @@ class LapdCommand(JupyterApp):
         self.parse_command_line(argv)
         cl_config = deepcopy(self.config)
         self.load_config_file()
-        self.update_config(cl_config)  # the command line wins over config files
+        try:
+            self.update_config(cl_config)  # the command line wins over config files
+        except TraitError as e:  # a value of the wrong type (--retries soon): usage, exit 2
+            raise UsageError(str(e)) from None
 
     def parse_command_line(self, argv: Any = None) -> None:
         argv = list(sys.argv[1:] if argv is None else argv)
         if not {"-h", "--help", "--help-all", "--version", "-V"} & set(argv):
             check_argv(argv, self)
+        # traitlets' own parse_command_line turns a bad value (--retries soon) into a log
+        # line and exit 1 (its catch_config_error); the undecorated one lets us say exit 2
+        parse = getattr(JupyterApp.parse_command_line, "__wrapped__", JupyterApp.parse_command_line)
         try:
-            super().parse_command_line(argv)
+            parse(self, argv)
         except TraitError as e:
             raise UsageError(str(e)) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,5 +152,8 @@ class EventHub:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
+            started = time.monotonic()
             await self.flush_journal()
-            await asyncio.sleep(self._interval)
+            # a batch every `interval` at most, counted from the start of the last one: a
+            # slow batch (a burst of output) is not followed by a full pause as well
+            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

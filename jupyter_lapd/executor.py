@@ -6,6 +6,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from queue import Empty
 from typing import Any
 
 from nbclient import NotebookClient
@@ -14,6 +15,9 @@ from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
 MessageSink = Callable[[str, dict[str, Any]], None]
+# Seconds of iopub silence after a cell's execute reply that end the cell (nbclient's own
+# default iopub_timeout): the kernel's idle message was dropped, nothing else is coming.
+IOPUB_SILENCE = 4.0
 
 # Reply statuses a cell can end with, plus "dead" when the kernel died under it and
 # "lost" when the connection to it broke (a remote kernel's gateway went away).
@@ -61,6 +65,44 @@ class _StreamingClient(NotebookClient):
         if msg_type.startswith("comm"):
             self.handle_comm_msg(cell.outputs, msg, cell_index)
         return None
+
+    async def _async_poll_output_msg(
+        self, parent_msg_id: str, cell: NotebookNode, cell_index: int
+    ) -> None:
+        """nbclient's loop, which ends at the kernel's ``idle``, or at ``IOPUB_SILENCE``
+        seconds without any iopub message once the execute reply is in.
+
+        A kernel that prints faster than its readers drops iopub messages past its ZMQ
+        high-water mark, ``idle`` included; nbclient would then wait out ``iopub_timeout``
+        (30 s here, so that a long backlog of queued output is never cut off) at the end
+        of the cell. Silence on a drained socket after the reply means the rest is lost.
+        """
+        assert self.kc is not None
+        while True:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=IOPUB_SILENCE))
+            except Empty:
+                if "shell.execute_reply" in cell.get("metadata", {}).get("execution", {}):
+                    self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
+                    self._sink(_LOST_NOTE)  # the reader of the notebook must know
+                    return
+                continue
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+
+
+_LOST_NOTE: dict[str, Any] = {
+    "msg_type": "stream",
+    "header": {"msg_type": "stream"},
+    "content": {
+        "name": "stderr",
+        "text": "jupyter_lapd: some output of this cell was lost: the kernel printed faster "
+        "than it could be read and dropped messages (ZeroMQ's high-water mark)\n",
+    },
+}
 
 
 async def _maybe_await(result: Any) -> None:

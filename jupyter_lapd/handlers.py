@@ -16,7 +16,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .manager import RunManager
-from .models import LapdError
+from .models import LapdError, isoformat, utcnow
 
 # Jupyter Server's authorizer sees this name; without it every handler would fall back
 # to a resource nobody grants on purpose.
@@ -69,8 +69,14 @@ class RunsHandler(LapdHandler):
         path = self.get_query_argument("path", None) or None
         status = self.get_query_argument("status", None)
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        runs = await self.call(self.manager.list_runs, path, statuses)
-        self.finish({"runs": [r.to_dict(with_cells=False) for r in runs]})
+        limit = self.get_query_argument("limit", None)
+        if limit is not None and not (limit.isdigit() and int(limit) > 0):
+            raise web.HTTPError(400, "'limit' must be a positive integer")
+        runs = await self.call(
+            self.manager.list_runs, path, statuses, int(limit) if limit else None
+        )
+        # the server's clock, so that clients show elapsed times free of their own skew
+        self.finish({"runs": [r.to_dict(with_cells=False) for r in runs], "now": _now()})
 
     @web.authenticated
     @authorized
@@ -198,6 +204,10 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().on_close()
         if self._sender is not None and not self._sender.done():
             self._sender.cancel()
+
+
+def _now() -> str:
+    return isoformat(utcnow()) or ""
 
 
 def route_table(manager: RunManager) -> list[tuple[str, Any, dict[str, Any]]]:

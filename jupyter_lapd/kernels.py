@@ -1,7 +1,8 @@
-"""Getting a kernel for a run from the server's own session and kernel managers."""
+"""Getting a kernel for a run: from the server's managers, or started locally (headless)."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import Any
@@ -79,3 +80,56 @@ class KernelProvider:
         except Exception:
             name = None
         return str(name or fallback or self.kernel_manager.default_kernel_name)
+
+
+class LocalKernelProvider(KernelProvider):
+    """Fresh kernels started by this process, for runs with no Jupyter server (headless).
+
+    A KernelProvider whose kernel manager is this process's own, so ActiveRun drives both
+    alike. Every run gets a new kernel (``mode`` is ignored: there is no session to share),
+    started in the notebook's folder as JupyterLab would. Kernels are never restarted
+    automatically: a kernel that dies stays dead, the run sees it, and ``died`` records it
+    so that the caller can retry.
+
+    Parameters
+    ----------
+    root_dir : str
+        The folder run paths are relative to (a headless run's notebook folder).
+    """
+
+    def __init__(self, root_dir: str) -> None:
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+
+        specs = KernelSpecManager()
+        # the plain manager, not the default IOLoop one: its restarter would replace a
+        # dead kernel behind the run's back and hide the death from nbclient
+        manager = AsyncMultiKernelManager(
+            kernel_spec_manager=specs,
+            kernel_manager_class="jupyter_client.manager.AsyncKernelManager",
+        )
+        super().__init__(manager, None, specs)
+        self.root_dir = root_dir
+        self.died: set[str] = set()
+        # False once the process is told to stop: a kernel busy with a cell is killed
+        # rather than asked to shut down, which it could only do mid-cell, noisily
+        self.graceful = True
+
+    async def acquire(self, mode: KernelMode, path: str, kernel_name: str | None) -> KernelLease:
+        folder = os.path.join(self.root_dir, *posixpath.dirname(path).split("/"))
+        kernel_id = await self.kernel_manager.start_kernel(kernel_name=kernel_name, cwd=folder)
+        return KernelLease(str(kernel_id), self._name_of(kernel_id, kernel_name), owned=True)
+
+    async def release(self, lease: KernelLease) -> None:
+        if lease.kernel_id not in self.kernel_manager:
+            return
+        alive = await ensure_async(self.kernel_manager.is_alive(lease.kernel_id))
+        if not alive:
+            self.died.add(lease.kernel_id)
+        # graceful for a live kernel, so that the user's atexit handlers run
+        now = not (alive and self.graceful)
+        await self.kernel_manager.shutdown_kernel(lease.kernel_id, now=now)
+
+    async def shutdown_all(self) -> None:
+        """Stop every kernel still running (one that a cancelled start left behind, say)."""
+        await self.kernel_manager.shutdown_all(now=True)

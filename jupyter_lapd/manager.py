@@ -25,7 +25,7 @@ from .models import (
     RunStatus,
     utcnow,
 )
-from .outputs import replay
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .recovery import interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
@@ -52,11 +52,13 @@ class RunManager:
         history_days: float = 30,
         on_server_restart: str = "mark_interrupted",
         log: logging.Logger | None = None,
+        max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
         self.store = store
         self.kernels = kernels
         self.root_dir = root_dir
         self.flush_interval = flush_interval
+        self.max_output_bytes = max_output_bytes
         self.max_concurrent_runs = max_concurrent_runs
         self.history_days = history_days
         self.on_server_restart = on_server_restart
@@ -177,6 +179,7 @@ class RunManager:
             self._persist,
             self.flush_interval,
             log=self.log,
+            max_output_bytes=self.max_output_bytes,
         )
         self._active[record.id] = run
         self.hub.open(record.id)
@@ -196,7 +199,10 @@ class RunManager:
         return record
 
     async def list_runs(
-        self, path: str | None = None, statuses: Sequence[str] | None = None
+        self,
+        path: str | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
     ) -> list[RunRecord]:
         if statuses:
             unknown = [s for s in statuses if s not in {v.value for v in RunStatus}]
@@ -205,7 +211,7 @@ class RunManager:
         if path:
             path = path.strip("/")
         records: list[RunRecord] = await self.db_call(
-            self.store.list_runs, path, statuses, self.root_dir
+            self.store.list_runs, path, statuses, self.root_dir, limit
         )
         # live records are fresher than their last save
         return [self._active[r.id].record if r.id in self._active else r for r in records]
@@ -263,7 +269,7 @@ class RunManager:
             "run": record.to_dict(with_cells=True),
         }
         if with_outputs:
-            model = replay(events)
+            model = replay(events, self.max_output_bytes, run_id)
             snap["outputs"] = {cid: model.outputs(cid) for cid in model.cell_ids()}
         return snap
 

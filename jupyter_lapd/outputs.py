@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nbformat import ValidationError
 from nbformat.v4 import output_from_msg as _untyped_output_from_msg
 
-__all__ = ["Event", "Output", "OutputModel", "events_from_message", "replay"]
+from .streams import DEFAULT_MAX_OUTPUT_BYTES, ELISION, Output, StreamOutput
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "ELISION",
+    "Event",
+    "Output",
+    "OutputModel",
+    "events_from_message",
+    "replay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +27,9 @@ log = logging.getLogger(__name__)
 _output_from_msg: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _untyped_output_from_msg
 
 Event = dict[str, Any]
-Output = dict[str, Any]
 
 _OUTPUT_MSG_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
 _DISPLAY_MSG_TYPES = frozenset({"display_data", "execute_result"})
-# Splits stream text into runs of plain text and the single control characters we interpret.
-_CONTROL = re.compile(r"([\r\b\n])")
-# Completed lines are kept in small chunks; this many are joined into one block, so a cell
-# printing millions of lines holds few Python objects while each character is copied once.
-_CHUNKS_PER_BLOCK = 1024
 
 
 def events_from_message(cell_id: str, msg: Mapping[str, Any]) -> list[Event]:
@@ -117,95 +119,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Stream:
-    """One stream output being built incrementally.
-
-    Text is interpreted line by line, as ``\\r`` and ``\\b`` never reach past a newline:
-    completed lines are kept as chunks and never touched again, the unfinished line is a
-    mutable buffer. So each fragment costs O(its length), whatever the size of the output.
-    """
-
-    __slots__ = ("_blocks", "_cr", "_line", "_recent", "_text", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._blocks: list[str] = []  # completed lines, joined in groups
-        self._recent: list[str] = []  # completed lines not yet grouped into a block
-        self._line = io.StringIO()  # the unfinished line, with \r and \b already applied
-        self._cr = False  # a trailing \r: erases the line if text follows, kept before \n
-        self._text: str | None = ""
-
-    def append(self, text: str) -> None:
-        if not text:
-            return
-        self._text = None
-        if "\r" in text or "\b" in text:
-            for piece in _CONTROL.split(text):
-                self._append_piece(piece)
-            return
-        # Fast path: plain text, possibly many lines at once, taken in at most two slices.
-        if self._cr and text[0] != "\n":
-            self._erase()
-        end = text.rfind("\n") + 1
-        if not end:
-            self._line.write(text)
-            return
-        self._complete(text if end == len(text) else text[:end])
-        if end < len(text):
-            self._line.write(text[end:])
-
-    def _append_piece(self, piece: str) -> None:
-        if piece == "\n":
-            self._complete(piece)
-        elif piece == "\r":
-            if self._cr:  # "\r\r": the first one is followed by a character, so it erases
-                self._erase()
-            self._cr = True
-        elif piece == "\b":
-            if self._cr:  # "\r\b": the backspace takes the \r itself back
-                self._cr = False
-            elif pos := self._line.tell():
-                self._line.seek(pos - 1)
-                self._line.truncate()
-            # a backspace at the start of a line has nothing to remove
-        elif piece:
-            if self._cr:
-                self._erase()
-            self._line.write(piece)
-
-    def _erase(self) -> None:
-        """A \\r followed by a character other than \\n: the line so far is overwritten."""
-        self._line = io.StringIO()
-        self._cr = False
-
-    def _complete(self, lines: str) -> None:
-        """Close the unfinished line with ``lines`` (which ends with a newline)."""
-        head = self._line.getvalue()
-        if self._cr:
-            head += "\r"  # "\r\n" is a plain line end, as in nbclient and the notebook
-        if head:
-            lines = head + lines
-            self._line = io.StringIO()
-            self._cr = False
-        self._recent.append(lines)
-        if len(self._recent) >= _CHUNKS_PER_BLOCK:
-            self._blocks.append("".join(self._recent))
-            self._recent = []
-
-    def text(self) -> str:
-        if self._text is None:
-            if len(self._blocks) + len(self._recent) > 1:
-                self._blocks = ["".join(self._blocks + self._recent)]
-                self._recent = []
-            done = self._blocks[0] if self._blocks else "".join(self._recent)
-            tail = self._line.getvalue() + ("\r" if self._cr else "")
-            self._text = done + tail if tail else done
-        return self._text
-
-    def to_output(self) -> Output:
-        return {"output_type": "stream", "name": self.name, "text": self.text()}
-
-
 class _Cell:
     __slots__ = (
         "clear_pending",
@@ -217,7 +130,7 @@ class _Cell:
     )
 
     def __init__(self) -> None:
-        self.outputs: list[_Stream | Output] = []
+        self.outputs: list[StreamOutput | Output] = []
         self.clear_pending = False
         self.display_ids: set[str] = set()
         self.execution_count: int | None = None
@@ -248,9 +161,24 @@ class OutputModel:
     line (a ``\r`` included) and nothing at the start of a line, as JupyterLab does;
     nbclient 0.11 means to but does not (its backspace loop never runs). Erased text is
     dropped at once, so a backspace cannot bring back a line a ``\r`` erased.
+
+    Parameters
+    ----------
+    max_output_bytes : int or None
+        Bound on each stream output's text: beyond it only a head and a tail are kept, with
+        a marker between them saying how much was elided. None (the default) keeps
+        everything, as the CLI needs to print a whole log from the journal; the server
+        bounds, so that a cell printing a gigabyte costs it neither memory nor a notebook
+        JupyterLab cannot open.
+    run_id : str or None
+        Named in the elision marker, so the reader knows which run's log has it all.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_output_bytes: int | None = None, run_id: str | None = None) -> None:
+        if max_output_bytes is not None and max_output_bytes < 2:
+            raise ValueError("max_output_bytes must be at least 2 (or None: unbounded)")
+        self.max_output_bytes = max_output_bytes
+        self.run_id = run_id
         self._cells: dict[str, _Cell] = {}
         # display_id -> cell_id -> indices of the outputs of that cell showing it
         self._displays: dict[str, dict[str, list[int]]] = {}
@@ -286,7 +214,7 @@ class OutputModel:
         cell = self._cells.get(cell_id)
         if cell is None:
             return []
-        return [o.to_output() if isinstance(o, _Stream) else dict(o) for o in cell.outputs]
+        return [o.to_output() if isinstance(o, StreamOutput) else dict(o) for o in cell.outputs]
 
     def execution_count(self, cell_id: str) -> int | None:
         """The count the kernel gave the cell's last finished execution in this run."""
@@ -337,8 +265,9 @@ class OutputModel:
             text = output.get("text", "")
             text = "".join(text) if isinstance(text, list) else str(text)
             last = cell.outputs[-1] if cell.outputs else None
-            if not (isinstance(last, _Stream) and last.name == output.get("name")):
-                last = _Stream(str(output.get("name", "stdout")))
+            if not (isinstance(last, StreamOutput) and last.name == output.get("name")):
+                name = str(output.get("name", "stdout"))
+                last = StreamOutput(name, self.max_output_bytes, self.run_id)
                 cell.outputs.append(last)
             last.append(text)
         else:
@@ -362,9 +291,18 @@ class OutputModel:
             cell.version += 1
 
 
-def replay(events: Iterable[Mapping[str, Any]]) -> OutputModel:
-    """Rebuild a run's outputs from its journal, as recovery after a crash needs."""
-    model = OutputModel()
+def replay(
+    events: Iterable[Mapping[str, Any]],
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+    run_id: str | None = None,
+) -> OutputModel:
+    """Rebuild a run's outputs from its journal, as recovery after a crash needs.
+
+    Bounded as the notebook file holds them by default (recovery and snapshots write or
+    send them); ``max_output_bytes=None`` rebuilds everything, as ``jupyter lapd logs``
+    prints it.
+    """
+    model = OutputModel(max_output_bytes, run_id)
     for event in events:
         model.apply(event)
     return model

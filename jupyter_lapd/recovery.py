@@ -1,4 +1,4 @@
-"""Recovery of runs left active by a server that died: journal replayed into the file."""
+"""Recovery of runs left active by a process that died: journal replayed into the file."""
 
 from __future__ import annotations
 
@@ -16,13 +16,18 @@ STALE_REASON = "the server stopped while the run was active"
 
 
 def interrupt_stale_run(
-    store: Store, record: RunRecord, root_dir: str, log: logging.Logger
+    store: Store,
+    record: RunRecord,
+    root_dir: str,
+    log: logging.Logger,
+    reason: str = STALE_REASON,
 ) -> RunRecord:
     """Mark a run that no process drives any more ``interrupted``, and put into its notebook
     everything its journal holds (a killed server may have journaled up to a flush interval
     more than it wrote), with a note in the cell that was running.
 
-    Synchronous and blocking: the manager calls it from its database thread at startup.
+    Synchronous and blocking: the manager calls it from its database thread at startup;
+    a headless run calls it for a run whose process died, with its own ``reason``.
     """
     events = store.read_events(record.id)
     seq = events[-1]["seq"] if events else 0
@@ -31,11 +36,11 @@ def interrupt_stale_run(
     now = utcnow()
     if running is not None:
         seq += 1
-        text = f"run interrupted: {STALE_REASON} ({isoformat(now)})"
+        text = f"run interrupted: {reason} ({isoformat(now)})"
         added.append(
             {"seq": seq, "type": "output", "cell_id": running, "output": note_output(text)}
         )
-    record.status, record.error = RunStatus.INTERRUPTED, STALE_REASON
+    record.status, record.error = RunStatus.INTERRUPTED, reason
     record.finished = record.finished or now
     for cell in record.cells:
         if cell.status in (CellStatus.QUEUED, CellStatus.RUNNING):

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .models import parse_time
+from .outputs import ELISION
 
 Run = Mapping[str, Any]
 Output = Mapping[str, Any]
@@ -145,6 +146,15 @@ def summary(run: Run) -> str:
     if run.get("error"):
         line += f" ({run['error']})"
     return line
+
+
+def elided(outputs: Mapping[str, Sequence[Output]]) -> bool:
+    """Whether a bounded stream (``c.Lapd.max_output_bytes``) left text out of ``outputs``."""
+    return any(
+        o.get("output_type") == "stream" and ELISION in str(o.get("text", ""))
+        for cell in outputs.values()
+        for o in cell
+    )
 
 
 def output_text(output: Output, keep_ansi: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
 from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
-from .outputs import OutputModel, events_from_message
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel, events_from_message
 from .writer import (
     CellState,
     NotebookWriter,
@@ -27,6 +28,8 @@ from .writer import (
 )
 
 Persist = Callable[[RunRecord], Awaitable[None]]
+# How often a running run's record is saved (its events are journaled every ~0.1 s).
+SAVE_INTERVAL = 0.1
 
 
 class ActiveRun:
@@ -49,6 +52,7 @@ class ActiveRun:
         cancel_grace: float = 10.0,
         log: logging.Logger | None = None,
         cell_timeout: int | None = None,
+        max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
         self.record = record
         self.os_path = os_path
@@ -59,7 +63,8 @@ class ActiveRun:
         self._log = log or logging.getLogger(__name__)
         self._cancel_grace = cancel_grace
         self._cell_timeout = cell_timeout  # seconds per cell (nbclient's timeout); None: none
-        self.model = OutputModel()
+        # bounded: a cell printing a gigabyte costs neither memory nor an unopenable file
+        self.model = OutputModel(max_output_bytes, run_id=record.id)
         self.writer = NotebookWriter(
             os_path, self._snapshot, self._on_written, flush_interval=flush_interval, log=log
         )
@@ -67,8 +72,12 @@ class ActiveRun:
         self._deleted: set[str] = set()
         self._cancel_requested = False
         self.task: asyncio.Task[None] | None = None
-        self._known_mtime = 0
+        # the file as the manager just read it: re-read only if it changes from here on
+        self._known_mtime = _mtime(os_path)
         self._outcome: tuple[RunStatus, str | None] | None = None
+        self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
+        self._save_pending = False
+        self._saver: asyncio.Task[None] | None = None
 
     # -- events -----------------------------------------------------------------------
 
@@ -97,14 +106,12 @@ class ActiveRun:
     def _on_written(self, upto: int, result: WriteResult) -> None:
         self._deleted |= {c.id for c in self.record.cells if c.id not in result.present}
         self._known_mtime = os.stat(self.os_path).st_mtime_ns
-        self._emit(
-            {
-                "type": ev.FLUSHED,
-                "upto": upto,
-                "last_modified": result.last_modified,
-                "hash": result.hash,
-            }
-        )
+        self.last_flush = {
+            "upto": upto,
+            "last_modified": result.last_modified,
+            "hash": result.hash,
+        }
+        self._emit({"type": ev.FLUSHED, **self.last_flush})
 
     def merge_into(self, content: dict[str, Any]) -> None:
         """Put the run's current outputs into a notebook someone else is saving.
@@ -128,12 +135,16 @@ class ActiveRun:
 
     def snapshot_event(self) -> dict[str, Any]:
         """The run and the current outputs of its cells, exactly as of the current seq."""
-        outputs = {cid: self.model.outputs(cid) for cid in self.model.cell_ids()}
+        cell_ids = self.model.cell_ids()
         return {
             "seq": self._hub.seq(self.record.id),
             "type": ev.SNAPSHOT,
             "run": self.record.to_dict(with_cells=True),
-            "outputs": outputs,
+            "outputs": {cid: self.model.outputs(cid) for cid in cell_ids},
+            # timing of the cells the run has touched, and the file's state at the last
+            # write: a page attaching mid-run adopts it instead of asking for the file
+            "execution": {cid: self.model.execution_metadata(cid) for cid in cell_ids},
+            "flushed": self.last_flush,
         }
 
     # -- lifecycle --------------------------------------------------------------------
@@ -183,7 +194,7 @@ class ActiveRun:
             self._emit(
                 {"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(cell.started)}
             )
-            await self._persist(rec)
+            self._persist_soon()
             if nb_cell.source.strip():
                 try:
                     result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
@@ -207,7 +218,7 @@ class ActiveRun:
                     "finished": isoformat(cell.finished),
                 }
             )
-            await self._persist(rec)
+            self._persist_soon()
             if self._cancelled():
                 break
             if result.status == DEAD:
@@ -235,7 +246,8 @@ class ActiveRun:
             return False
         try:
             mtime = os.stat(self.os_path).st_mtime_ns
-            if mtime != self._known_mtime:
+            # the writer's own write may land before _on_written has run: not a change
+            if mtime not in (self._known_mtime, self.writer.written_mtime_ns):
                 nb = await asyncio.to_thread(read_notebook, self.os_path)
                 present = {c.get("id") for c in nb.cells if c.cell_type == "code"}
                 self._deleted |= {c.id for c in self.record.cells if c.id not in present}
@@ -272,6 +284,10 @@ class ActiveRun:
             error = error or f"could not write {rec.path}: {self.writer.error}"
             if status == RunStatus.COMPLETED:
                 status = RunStatus.FAILED
+        if self._saver is not None:  # no per-cell save may land after the final one
+            self._saver.cancel()  # a save already handed to the database thread still runs
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
         # Only now, with the file written and the journal complete, does the run show
         # as ended: a client that sees "completed" can trust the file it then reads.
         final = rec.copy()
@@ -280,6 +296,23 @@ class ActiveRun:
         await self._hub.close(rec.id)
         rec.status, rec.error, rec.finished = status, error, final.finished
         await self._persist(rec)
+
+    def _persist_soon(self) -> None:
+        """Save the record in the background, at most every ``SAVE_INTERVAL`` seconds.
+
+        Awaiting two saves per cell (each copies and serialises the whole record) made a
+        notebook of short cells run ~2x slower than nbclient. The journal holds every
+        cell_start and cell_end within ~0.1 s anyway, and the final save is awaited.
+        """
+        self._save_pending = True
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.ensure_future(self._save_pending_record())
+
+    async def _save_pending_record(self) -> None:
+        while self._save_pending:
+            self._save_pending = False
+            await self._persist(self.record)
+            await asyncio.sleep(SAVE_INTERVAL)  # changes meanwhile go in the next save
 
     def _cancelled(self) -> bool:
         # a method, not the attribute: it changes while the loop awaits a cell
@@ -323,6 +356,13 @@ class ActiveRun:
         """Follow a rename of the notebook: later writes go to its new place."""
         self.record.path, self.os_path, self.writer.os_path = api_path, os_path, os_path
         self._emit_run()
+
+
+def _mtime(os_path: str) -> int:
+    try:
+        return os.stat(os_path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _now() -> str:

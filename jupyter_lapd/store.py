@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,31 @@ CREATE TABLE IF NOT EXISTS journal (
     event TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_owners (
+    run_id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    boot_id TEXT NOT NULL DEFAULT '',
+    process_start TEXT NOT NULL DEFAULT '',
+    heartbeat REAL NOT NULL
+);
 """
+
+
+@dataclass
+class RunOwner:
+    """The process driving a headless run, so a later process can tell whether it is gone.
+
+    A killed process cannot mark its run interrupted; whoever finds the run ``running``
+    checks this: on the same machine (hostname and boot id) the pid and its start time
+    say whether that very process still lives, elsewhere only the heartbeat can.
+    """
+
+    hostname: str
+    pid: int
+    boot_id: str
+    process_start: str
+    heartbeat: float  # time.time() of the owner's last sign of life
 
 
 class Store:
@@ -124,6 +149,7 @@ class Store:
             ]
             for run_id in ids:
                 self._conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
+                self._conn.execute("DELETE FROM run_owners WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         return len(ids)
 
@@ -154,3 +180,37 @@ class Store:
                 "SELECT MAX(seq) FROM journal WHERE run_id = ?", (run_id,)
             ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
+
+    # -- owners of headless runs ------------------------------------------------------
+
+    def set_owner(self, run_id: str, owner: RunOwner) -> None:
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO run_owners"
+                " (run_id, hostname, pid, boot_id, process_start, heartbeat)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    owner.hostname,
+                    owner.pid,
+                    owner.boot_id,
+                    owner.process_start,
+                    owner.heartbeat,
+                ),
+            )
+
+    def get_owner(self, run_id: str) -> RunOwner | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT hostname, pid, boot_id, process_start, heartbeat FROM run_owners"
+                " WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        return RunOwner(row[0], int(row[1]), row[2], row[3], float(row[4])) if row else None
+
+    def beat(self, run_id: str, when: float) -> None:
+        """Record that the owner of ``run_id`` is alive at ``when`` (``time.time()``)."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "UPDATE run_owners SET heartbeat = ? WHERE run_id = ?", (when, run_id)
+            )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
@@ -16,18 +14,46 @@ from typing import Any, cast
 import nbformat
 
 from .models import isoformat
+from .nbfile import (
+    NBFORMAT_VERSION,
+    FileImage,
+    atomic_write,
+    cell_json,
+    file_key,
+    file_pieces,
+    frame_json,
+    parse_notebook,
+)
 from .outputs import OutputModel
 
-NBFORMAT_VERSION = 4
+__all__ = [
+    "NBFORMAT_VERSION",
+    "CellState",
+    "FileImage",
+    "NotebookWriter",
+    "WriteResult",
+    "cell_states",
+    "merge_cells",
+    "note_output",
+    "read_notebook",
+    "serialize",
+    "write_cells",
+    "write_notebook",
+]
 
 
 @dataclass
 class CellState:
-    """What a run owns in one cell: everything else in the file belongs to the user."""
+    """What a run owns in one cell: everything else in the file belongs to the user.
+
+    ``version`` is the OutputModel's version of the cell (None: unknown), so that a writer
+    can skip re-serialising a cell that has not changed since its last write.
+    """
 
     outputs: list[dict[str, Any]]
     execution_count: int | None
     execution: dict[str, Any]
+    version: int | None = None
 
 
 @dataclass
@@ -38,6 +64,7 @@ class WriteResult:
     present: set[str]
     seconds: float
     size: int
+    read_seconds: float = 0.0  # of ``seconds``, re-reading the file (after someone else's save)
 
 
 def cell_states(model: OutputModel) -> dict[str, CellState]:
@@ -47,6 +74,7 @@ def cell_states(model: OutputModel) -> dict[str, CellState]:
             outputs=model.outputs(cell_id),
             execution_count=model.execution_count(cell_id),
             execution=model.execution_metadata(cell_id),
+            version=model.version(cell_id),
         )
         for cell_id in model.cell_ids()
     }
@@ -62,48 +90,29 @@ def read_notebook(os_path: str) -> nbformat.NotebookNode:
         return cast(nbformat.NotebookNode, nbformat.read(f, as_version=NBFORMAT_VERSION))
 
 
-def _atomic_write(os_path: str, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: the path always names a whole file."""
-    folder = os.path.dirname(os_path) or "."
-    try:
-        mode: int | None = os.stat(os_path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".~lapd-", suffix=".ipynb.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, os_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def _merged(cell: nbformat.NotebookNode, state: CellState) -> nbformat.NotebookNode:
+    """A copy of ``cell`` holding the run's outputs, count and timing."""
+    merged = nbformat.NotebookNode(cell)
+    merged.outputs = [nbformat.from_dict(o) for o in state.outputs]
+    merged.execution_count = state.execution_count
+    merged.metadata = nbformat.NotebookNode(cell.get("metadata", {}))
+    if state.execution:
+        merged.metadata["execution"] = dict(state.execution)
+    else:
+        merged.metadata.pop("execution", None)
+    return merged
 
 
 def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[str]:
     """Replace the run-owned fields of ``cells`` in ``nb``; return ids no longer in it."""
-    by_id = {cell.get("id"): cell for cell in nb.cells}
+    index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
     missing = set()
     for cell_id, state in cells.items():
-        cell = by_id.get(cell_id)
-        if cell is None or cell.cell_type != "code":
+        i = index.get(cell_id)
+        if i is None or nb.cells[i].cell_type != "code":
             missing.add(cell_id)
             continue
-        cell.outputs = [nbformat.from_dict(o) for o in state.outputs]
-        cell.execution_count = state.execution_count
-        if state.execution:
-            cell.metadata["execution"] = dict(state.execution)
-        else:
-            cell.metadata.pop("execution", None)
+        nb.cells[i] = _merged(nb.cells[i], state)
     return missing
 
 
@@ -114,34 +123,97 @@ def serialize(nb: nbformat.NotebookNode) -> bytes:
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
+def _atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[tuple[int, int, int], str, int]:
+    """Every write of the file goes through here (tests inject disk faults at this seam)."""
+    return atomic_write(os_path, pieces)
+
+
 def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
-    _atomic_write(os_path, serialize(nb))
+    _atomic_write(os_path, [serialize(nb)])
 
 
-def write_cells(os_path: str, cells: dict[str, CellState]) -> WriteResult:
+def _prepare(
+    os_path: str, cells: dict[str, CellState], image: FileImage
+) -> tuple[FileImage, set[str], bool]:
+    """The file to write, as a new image: the current one (re-read if someone else wrote
+    the file since) with the run's changed cells merged, validated and serialised."""
+    key = file_key(os.stat(os_path))
+    fresh = not image.matches(os_path, key)
+    if not fresh:
+        assert image.nb is not None
+        nb = nbformat.NotebookNode(image.nb)
+        nb.cells = list(image.nb.cells)
+        serialized: list[bytes | None] = list(image.cells)
+        versions, frame = dict(image.versions), image.frame
+    else:
+        with open(os_path, encoding="utf-8") as f:
+            nb = parse_notebook(f.read())  # validates: a user's invalid save is not built on
+        serialized, versions, frame = [None] * len(nb.cells), {}, frame_json(nb)
+    index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
+    minor = nb.get("nbformat_minor", 5)
+    missing = set()
+    changed: list[nbformat.NotebookNode] = []
+    for cell_id, state in cells.items():
+        i = index.get(cell_id)
+        if i is None or nb.cells[i].cell_type != "code":
+            missing.add(cell_id)
+            continue
+        unchanged = state.version is not None and versions.get(cell_id) == state.version
+        if unchanged and serialized[i] is not None:
+            continue
+        nb.cells[i] = _merged(nb.cells[i], state)
+        changed.append(nb.cells[i])
+        serialized[i] = None
+        if state.version is not None:
+            versions[cell_id] = state.version
+        else:
+            versions.pop(cell_id, None)
+    if changed:
+        # Raises: an invalid notebook never reaches the disk (the rest was valid when
+        # read). The changed cells go through nbformat's cached whole-notebook validator
+        # in one call: cell by cell (ref="code_cell") takes jsonschema's path, ~10x slower.
+        part = {"cells": changed, "metadata": nb.metadata, "nbformat": NBFORMAT_VERSION}
+        nbformat.validate(nbformat.from_dict({**part, "nbformat_minor": minor}))
+    done = [
+        piece if piece is not None else cell_json(cell)
+        for piece, cell in zip(serialized, nb.cells, strict=True)
+    ]
+    return FileImage(os_path, key, nb, done, frame, versions), missing, fresh
+
+
+def write_cells(
+    os_path: str, cells: dict[str, CellState], image: FileImage | None = None
+) -> WriteResult:
     """Re-read the notebook, merge the run's cells by id, and replace the file atomically.
 
     If the file changes while the merged copy is being prepared (a user's save), the merge
     is redone on the new content, so the user's edit is neither lost nor overwritten.
+    With an ``image`` (the writer's memory of its last write, updated here), a file that
+    nobody else wrote since is not re-read, and unchanged cells are not re-serialised.
     """
     started = time.monotonic()
+    image = image if image is not None else FileImage()
+    read_seconds = 0.0
     for _attempt in range(3):
-        before = os.stat(os_path).st_mtime_ns
-        nb = read_notebook(os_path)
-        missing = merge_cells(nb, cells)
-        data = serialize(nb)
-        if os.stat(os_path).st_mtime_ns == before:
+        preparing = time.monotonic()
+        new, missing, fresh = _prepare(os_path, cells, image)
+        if fresh:
+            read_seconds += time.monotonic() - preparing
+        if file_key(os.stat(os_path)) == new.key:
             break
-    _atomic_write(os_path, data)
-    stat = os.stat(os_path)
-    modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+    key, digest, size = _atomic_write(os_path, file_pieces(new.frame[0], new.cells, new.frame[1]))
+    image.path, image.key, image.nb = new.path, key, new.nb
+    image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
+    modified = datetime.fromtimestamp(key[2] / 1e9, tz=timezone.utc)
+    assert new.nb is not None
     return WriteResult(
         last_modified=isoformat(modified) or "",
-        hash=hashlib.sha256(data).hexdigest(),
+        hash=digest,
         missing=missing,
-        present={c.get("id") for c in nb.cells if c.cell_type == "code"},
+        present={c.get("id") for c in new.nb.cells if c.cell_type == "code"},
         seconds=time.monotonic() - started,
-        size=len(data),
+        size=size,
+        read_seconds=read_seconds,
     )
 
 
@@ -152,11 +224,13 @@ OnWritten = Callable[[int, WriteResult], None]
 class NotebookWriter:
     """Keeps one notebook file in step with a run, never more often than the file can bear.
 
-    ``mark_dirty`` is cheap and called on every event. A write happens at most every
-    ``interval`` seconds, where the interval grows to ``cost_factor`` times the duration of
-    the last write so that writing a big notebook stays a small share of the run; a cell's
-    end (``urgent``) writes as soon as that budget allows. The merge and the disk I/O run
-    in a worker thread, off the server's event loop.
+    ``mark_dirty`` is cheap and called on every event. No output waits more than
+    ``interval`` seconds to reach the file: a write is started early enough (by the last
+    write's duration, plus a tenth of the interval) to land before that. The interval grows
+    to ``cost_factor`` times the duration of the last write, so that writing a big
+    notebook stays a small share of the run; a cell's end (``urgent``) writes as soon as
+    that budget allows. The merge and the disk I/O run in a worker thread, off the
+    server's event loop, and re-serialise only what changed since the last write.
     """
 
     def __init__(
@@ -174,28 +248,45 @@ class NotebookWriter:
         self.flush_interval = flush_interval
         self.cost_factor = cost_factor
         self._log = log or logging.getLogger(__name__)
-        self._last_write = 0.0
+        self._last_write = 0.0  # when the last write ended (monotonic)
         self._last_cost = 0.0
         self._dirty = False
+        self._dirty_since = 0.0  # when the oldest change not in the file happened
         self._urgent = False
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._image = FileImage()
         self.writes = 0
         self.bytes_written = 0
         self.error: Exception | None = None
+
+    @property
+    def written_mtime_ns(self) -> int | None:
+        """The mtime of the file as this writer last wrote it (set in the worker thread,
+        right after the rename, before the loop hears that the write is done)."""
+        key = self._image.key
+        return key[2] if key is not None else None
 
     @property
     def interval(self) -> float:
         return max(self.flush_interval, self.cost_factor * self._last_cost)
 
     def start(self) -> None:
+        # the first cell's end waits the urgent gap too, so a burst of short cells coalesces
+        self._last_write = time.monotonic()
         self._task = asyncio.create_task(self._loop(), name=f"lapd-writer:{self.os_path}")
 
     def mark_dirty(self, urgent: bool = False) -> None:
-        self._dirty = True
-        self._urgent = self._urgent or urgent
-        self._wake.set()
+        # Called for every output: wake the loop only when its schedule changes (clean to
+        # dirty, or a cell's end making the write urgent), not thousands of times a second.
+        if not self._dirty:
+            self._dirty = True
+            self._dirty_since = time.monotonic()
+            self._wake.set()
+        if urgent and not self._urgent:
+            self._urgent = True
+            self._wake.set()
 
     async def close(self) -> None:
         """Write whatever is still pending, then stop."""
@@ -209,26 +300,29 @@ class NotebookWriter:
         upto, cells = self._snapshot()
         self._dirty = self._urgent = False
         try:
-            result = await asyncio.to_thread(write_cells, self.os_path, cells)
+            result = await asyncio.to_thread(write_cells, self.os_path, cells, self._image)
         except Exception as e:
             self.error = e
+            self._image = FileImage()  # whatever happened, read the file afresh next time
             self._log.error("jupyter_lapd: could not write %s: %s", self.os_path, e)
             return None
         self.error = None
         self._last_write = time.monotonic()
-        self._last_cost = result.seconds
+        # what the next write will cost: a re-read (after someone else's save) is one-off
+        self._last_cost = result.seconds - result.read_seconds
         self.writes += 1
         self.bytes_written += result.size
         self._on_written(upto, result)
         return result
 
     def _due(self) -> float:
+        # land the write before the oldest unwritten change is `interval` old
+        due = self._dirty_since + 0.9 * self.interval - self._last_cost
         if self._urgent:
             # a cell's end goes out promptly, yet a burst of short cells still coalesces
             gap = max(self.flush_interval / 4, self.cost_factor * self._last_cost)
-        else:
-            gap = self.interval
-        return self._last_write + gap
+            due = min(due, self._last_write + gap)
+        return due
 
     async def _loop(self) -> None:
         while True:

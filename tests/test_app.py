@@ -26,12 +26,14 @@ async def test_traits_are_read_from_the_command_line(jp_configurable_serverapp, 
             "--Lapd.history_days=0",
             "--Lapd.on_server_restart=mark_interrupted",
             f"--Lapd.db_path={db}",
+            "--Lapd.max_output_bytes=65536",
         ]
     )
     lapd = lapd_of(app)
     assert (lapd.flush_interval, lapd.max_concurrent_runs, lapd.history_days) == (0.5, 2, 0)
     assert lapd.db_path == str(db) and db.exists()
     assert lapd.manager.flush_interval == 0.5 and lapd.manager.max_concurrent_runs == 2
+    assert lapd.max_output_bytes == lapd.manager.max_output_bytes == 65536
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,7 @@ async def test_traits_are_read_from_the_command_line(jp_configurable_serverapp, 
         ("max_concurrent_runs", -1, ">= 0"),
         ("history_days", -2, ">= 0"),
         ("db_path", ":memory:", "must be a file path"),
+        ("max_output_bytes", 10, ">= 1024"),
         ("on_server_restart", "explode", "on_server_restart"),
     ],
 )

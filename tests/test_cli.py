@@ -318,7 +318,9 @@ async def test_help_lists_commands_and_exit_codes():
     words = " ".join(result.out.split())  # the help is wrapped to the terminal width
     assert "Exit codes: 0 success;" in words and "3 no server reachable" in words
     run_help = await run_cli("run", "--help", cwd=Path.cwd())
-    assert run_help.code == 0 and "--cells" in run_help.out and "--headless" not in run_help.out
+    assert run_help.code == 0 and "--cells" in run_help.out and "--headless" in run_help.out
+    run_words = " ".join(run_help.out.split())
+    assert "138 the kernel died" in run_words and "130 / 143 stopped by SIGINT" in run_words
 
 
 async def test_without_a_server(
@@ -414,3 +416,20 @@ def test_real_server_found_from_its_root_and_same_db_path(tmp_path):
     assert offline.code == 0, offline
     assert str(db_path) in offline.err and one_line(offline.err)
     assert [r["id"] for r in json.loads(offline.out)["runs"]] == [run_id]
+
+
+async def test_logs_prints_a_bounded_stream_whole_from_the_journal(
+    lapd_cli, lapd_app, lapd_notebook, lapd_start, lapd_wait, jp_config_dir
+):
+    """The server keeps only a head and tail of a giant stream (max_output_bytes); `logs`
+    reads the journal, which has every byte."""
+    lapd_app.manager.max_output_bytes = 4096
+    config = {"Lapd": {"db_path": lapd_app.db_path}}
+    (Path(jp_config_dir) / "jupyter_server_config.json").write_text(json.dumps(config))
+    lapd_notebook(["for i in range(3000):\n    print(f'line {i:05d}')"])
+    run_id = (await lapd_start("nb.ipynb"))["id"]
+    assert (await lapd_wait(run_id))["status"] == "completed"
+    logs = await lapd_cli("logs", run_id[:8])
+    assert logs.code == 0, logs.err
+    assert "".join(f"line {i:05d}\n" for i in range(3000)) in logs.out
+    assert "bytes elided" not in logs.out

@@ -20,6 +20,7 @@ async def test_snapshot_then_every_event_in_order(
     snapshot, rest = events[0], events[1:]
     assert snapshot["type"] == "snapshot"
     assert snapshot["run"]["id"] == run["id"] and "outputs" in snapshot
+    assert "execution" in snapshot and "flushed" in snapshot
     assert seqs(rest) == list(range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(rest)))
     types = [e["type"] for e in rest]
     assert types[-1] == "run" and rest[-1]["run"]["status"] == "completed"

@@ -69,7 +69,7 @@ async def test_bad_requests_answer_clearly_and_change_nothing(
     assert text in message(error)
     assert snapshot_tree(jp_root_dir) == before
     response = await jp_fetch("lapd", "api", "runs")
-    assert json.loads(response.body) == {"runs": []}
+    assert json.loads(response.body)["runs"] == []
 
 
 async def test_unknown_run_is_404(jp_fetch, jp_ws_fetch):
@@ -85,11 +85,31 @@ async def test_unknown_run_is_404(jp_fetch, jp_ws_fetch):
     assert ws_error.value.code == 404
 
 
-async def test_bad_list_filter_is_400(jp_fetch):
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({"status": "running,sleeping"}, "Unknown status(es): sleeping"),
+        ({"limit": "0"}, "'limit' must be a positive integer"),
+        ({"limit": "ten"}, "'limit' must be a positive integer"),
+    ],
+)
+async def test_bad_list_filter_is_400(jp_fetch, params, text):
     with pytest.raises(HTTPClientError) as e:
-        await jp_fetch("lapd", "api", "runs", params={"status": "running,sleeping"})
+        await jp_fetch("lapd", "api", "runs", params=params)
     assert e.value.code == 400
-    assert "Unknown status(es): sleeping" in message(e.value)
+    assert text in message(e.value)
+
+
+async def test_list_has_a_limit_and_the_servers_clock(
+    jp_fetch, lapd_notebook, lapd_start, lapd_wait
+):
+    lapd_notebook(["1"], name="a.ipynb")
+    lapd_notebook(["1"], name="b.ipynb")
+    first = await lapd_wait((await lapd_start("a.ipynb"))["id"])
+    second = await lapd_wait((await lapd_start("b.ipynb"))["id"])
+    answer = json.loads((await jp_fetch("lapd", "api", "runs", params={"limit": "1"})).body)
+    assert [r["id"] for r in answer["runs"]] == [second["id"]]
+    assert answer["now"].endswith("Z") and answer["now"] >= second["finished"] >= first["finished"]
 
 
 async def test_created_run_has_location_and_public_shape(

@@ -844,3 +844,86 @@ async def test_golden_intended_differences() -> None:
     ]
     assert backspaced[0]["text"] == "abc\b\bX\n"
     assert applied[0]["text"] == "aX\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# max_output_bytes: a bounded head and tail of a giant stream
+
+
+def bounded(limit: int, fragments: Iterable[str], run_id: str | None = "r1") -> OutputModel:
+    model = OutputModel(max_output_bytes=limit, run_id=run_id)
+    for fragment in fragments:
+        model.apply({"type": "output", "cell_id": "c", "output": stdout(fragment)})
+    return model
+
+
+def test_a_bounded_stream_keeps_head_and_tail_and_says_what_it_elided() -> None:
+    lines = [f"line {i:05d}\n" for i in range(10_000)]  # 11 bytes each
+    model = bounded(1_000, lines)
+    [output] = model.outputs("c")
+    text = output["text"]
+    head, marker, tail = re.split(r"(\n\.\.\. \[jupyter_lapd: .*\] \.\.\.\n\n)", text)
+    assert "".join(lines).startswith(head) and head.endswith("\n") and len(head) <= 500
+    assert "".join(lines).endswith(tail) and len(tail) <= 500 and tail.startswith("line ")
+    elided = int(re.search(r"([\d,]+) bytes elided", marker)[1].replace(",", ""))  # type: ignore[index]
+    assert elided == len("".join(lines)) - len(head) - len(tail)
+    assert "`jupyter lapd logs r1` prints everything" in marker
+    assert_valid([model.outputs("c")])
+    # the limit is per output: a stderr output after it starts afresh
+    model.apply({"type": "output", "cell_id": "c", "output": stdout("err\n") | {"name": "stderr"}})
+    assert model.outputs("c")[1]["text"] == "err\n"
+
+
+def test_a_stream_under_the_limit_is_untouched_and_none_means_unbounded() -> None:
+    lines = [f"{i}\n" for i in range(1000)]
+    assert bounded(10_000, lines).outputs("c")[0]["text"] == "".join(lines)
+    assert stream_text(lines * 50) == "".join(lines * 50)  # OutputModel() keeps everything
+    events = [{"type": "output", "cell_id": "c", "output": stdout("x" * 99 + "\n")}] * 30_000
+    assert len(replay(events, max_output_bytes=None).outputs("c")[0]["text"]) == 3_000_000
+    bounded_text = replay(events).outputs("c")[0]["text"]  # the file's bound by default
+    assert "bytes elided" in bounded_text and len(bounded_text) < 2_200_000
+
+
+def test_elided_bytes_are_counted_in_utf8() -> None:
+    lines = ["é" * 9 + "\n"] * 1000  # 10 characters, 19 bytes a line
+    text = bounded(200, lines).outputs("c")[0]["text"]
+    head, _, tail = text.partition("\n... [")
+    kept = head.count("\n") + tail.count("é\n")
+    elided = int(re.search(r"([\d,]+) bytes elided", text)[1].replace(",", ""))  # type: ignore[index]
+    assert elided == (1000 - kept) * 19
+
+
+def test_a_bounded_stream_keeps_progress_semantics() -> None:
+    fragments = [f"log {i}\n" for i in range(5000)]
+    fragments += [f"\r{i}/100 |{'#' * (i // 5):<20}|" for i in range(101)] + ["\n", "done\n"]
+    text = bounded(2_000, fragments).outputs("c")[0]["text"]
+    assert text.endswith("\n100/100 |####################|\ndone\n")
+    assert "\r" not in text and "bytes elided" in text
+
+
+def test_one_fragment_larger_than_the_limit_and_an_endless_line() -> None:
+    big = "".join(f"{i:09d}\n" for i in range(100_000))  # 1 MB in one message
+    text = bounded(10_000, ["start\n", big, "end\n"]).outputs("c")[0]["text"]
+    assert text.startswith("start\n") and text.endswith("000099999\nend\n")
+    assert len(text) < 10_200 and "bytes elided" in text
+    endless = bounded(10_000, ["x" * 1000] * 1000).outputs("c")[0]["text"]  # no newline at all
+    assert len(endless) < 10_200 and "bytes elided" in endless
+    assert_valid([[{"output_type": "stream", "name": "stdout", "text": endless}]])
+
+
+def test_a_gigantic_stream_costs_bounded_memory() -> None:
+    """50 MB through a model bounded at 256 KiB: memory stays near the bound (tracemalloc,
+    so the check does not depend on the machine's speed)."""
+    block = "".join(f"{i:07d} of a long log, keep going\n" for i in range(2_000))  # ~64 KB
+    model = OutputModel(max_output_bytes=256 * 1024)
+    tracemalloc.start()
+    try:
+        for _ in range(800):
+            model.apply({"type": "output", "cell_id": "c", "output": stdout(block)})
+            model.outputs("c")  # the writer materialises it now and then
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, peak
+    text = model.outputs("c")[0]["text"]
+    assert len(text) <= 256 * 1024 + 200 and text.endswith(block[-100:])

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb, wait_until
 
-from jupyter_lapd.writer import CellState, write_cells
+from jupyter_lapd.writer import CellState, FileImage, merge_cells, serialize, write_cells
 
 SLOW_PRINTS = (
     "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
@@ -158,3 +158,77 @@ async def test_a_save_with_stale_outputs_keeps_the_runs_outputs(
     assert nb.cells[1].source == "2"
     await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
     await lapd_wait(run["id"])
+
+
+def _state(step: int) -> CellState:
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": f"step {step} ü\nline\n" * step},
+        {
+            "output_type": "display_data",
+            "data": {"text/plain": "a\nb", "image/svg+xml": "<svg>\n</svg>", "image/png": "AA=="},
+            "metadata": {},
+        },
+    ]
+    return CellState(outputs, step + 1, {"iopub.status.busy": f"t{step}"}, version=step)
+
+
+def test_repeated_writes_equal_nbformat_and_reread_only_after_a_foreign_save(tmp_path, monkeypatch):
+    """With a FileImage, a write re-serialises only changed cells and does not re-read a
+    file nobody else wrote; the bytes are still exactly what nbformat would write."""
+    from jupyter_lapd import nbfile, writer
+
+    reads = []
+    parse = nbfile.parse_notebook
+    monkeypatch.setattr(writer, "parse_notebook", lambda text: reads.append(1) or parse(text))
+    nb = make_notebook(["print(1)", ("markdown", "# ünïcode\nnotes"), "print(2)", "print(3)"])
+    nb.metadata["orig_nbformat"] = 4  # transient: never written
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    image = writer.FileImage()
+    for step in range(4):
+        cells = {"c0": _state(step), "c3": _state(1)}  # c3 does not change after step 0
+        result = writer.write_cells(str(path), cells, image)
+        expected = nbformat.read(path, as_version=4)
+        merge_cells(expected, cells)
+        assert path.read_bytes() == serialize(expected)
+        assert result.size == len(path.read_bytes()) and result.missing == set()
+    assert len(reads) == 1
+    edited = read_nb(path)
+    edited.cells[2].source = "print('edited meanwhile')"
+    nbformat.write(edited, path)
+    writer.write_cells(str(path), {"c0": _state(9)}, image)
+    assert len(reads) == 2
+    final = read_nb(path)
+    assert final.cells[2].source == "print('edited meanwhile')"
+    assert final.cells[0].outputs[0]["text"].startswith("step 9")
+
+
+def test_an_invalid_cell_is_refused_even_when_the_file_is_not_reread(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["print(1)"]), path)
+    image = FileImage()
+    write_cells(str(path), {"c0": _state(1)}, image)
+    before = path.read_bytes()
+    bad = CellState([{"output_type": "stream", "name": "stdout"}], 1, {}, version=5)
+    with pytest.raises(nbformat.ValidationError):
+        write_cells(str(path), {"c0": bad}, image)
+    assert path.read_bytes() == before
+    write_cells(str(path), {"c0": _state(2)}, image)
+    assert read_nb(path).cells[0].outputs[0]["text"].startswith("step 2")
+
+
+async def test_a_giant_stream_is_bounded_in_the_file_and_whole_in_the_journal(
+    lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    lapd_app.manager.max_output_bytes = 4096
+    source = "for i in range(3000):\n    print(f'line {i:05d}')"
+    path = lapd_notebook([source])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "completed"
+    text = read_nb(path).cells[0].outputs[0]["text"]  # read_nb validates
+    assert text.startswith("line 00000\n") and text.endswith("line 02999\n")
+    assert f"bytes elided; `jupyter lapd logs {run['id']}` prints everything" in text
+    assert len(text) < 4096 + 200
+    events = lapd_app.manager.store.read_events(run["id"])
+    journaled = "".join(e["output"]["text"] for e in events if e["type"] == "output")
+    assert journaled == "".join(f"line {i:05d}\n" for i in range(3000))

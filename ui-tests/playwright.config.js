@@ -14,6 +14,8 @@ module.exports = {
   // Two cores run the server, a kernel and Chromium: be patient.
   timeout: 180 * 1000,
   expect: { timeout: 30 * 1000 },
+  // Jupyter Notebook 7 specs run against their own server: playwright.notebook.config.js.
+  testIgnore: '**/notebook7.spec.ts',
   workers: 1,
   retries: 0,
   // Never serve the HTML report and wait: `make test` must end on failure too.

@@ -1,0 +1,260 @@
+"""The .ipynb on disk, cell by cell: read, merged and serialised without stalling the server.
+
+Rewriting a 20 MB notebook every second the naive way (``nbformat.read`` then
+``nbformat.writes``) costs about a tenth of a second of CPU, and ``json.loads`` holds the
+GIL for all of it, which stalls the server's event loop even from a worker thread. Here
+the file is decoded one cell per C call, and each cell's JSON is kept as the exact bytes
+nbformat would write at its place in the file: a write re-serialises only the cells whose
+contents changed, and re-reads the file only when someone else wrote it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from typing import Any, cast
+
+import nbformat
+from nbformat.reader import get_version
+from nbformat.v4.nbjson import BytesEncoder
+from nbformat.v4.rwbase import split_lines, strip_transient
+
+NBFORMAT_VERSION = 4
+# What nbformat.v4.writes_json passes to json.dumps.
+_DUMPS: dict[str, Any] = {
+    "cls": BytesEncoder,
+    "indent": 1,
+    "sort_keys": True,
+    "separators": (",", ": "),
+    "ensure_ascii": False,
+}
+_DECODER = json.JSONDecoder()
+_encode_str: Callable[[str], str] = encode_basestring  # C-accelerated; ensure_ascii=False
+_SPACE = re.compile(r"[ \t\n\r]*")
+_FileKey = tuple[int, int, int]
+
+
+def _skip(text: str, pos: int) -> int:
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _expect(text: str, pos: int, char: str) -> int:
+    if pos >= len(text) or text[pos] != char:
+        raise ValueError(f"expected {char!r} at {pos}")
+    return _skip(text, pos + 1)
+
+
+def _loads_by_cell(text: str) -> dict[str, Any]:
+    """``json.loads`` of a notebook, one C call per cell and per top-level value, so that
+    other threads (the event loop) get the GIL between cells. Anything unusual falls back
+    to ``json.loads``, which also gives the usual error for broken JSON."""
+    try:
+        pos = _expect(text, _skip(text, 0), "{")
+        result: dict[str, Any] = {}
+        while pos < len(text) and text[pos] != "}":
+            key, pos = _DECODER.raw_decode(text, pos)
+            if not isinstance(key, str):
+                raise TypeError("object key is not a string")
+            pos = _expect(text, _skip(text, pos), ":")
+            if key == "cells" and text.startswith("[", pos):
+                cells: list[Any] = []
+                pos = _skip(text, pos + 1)
+                while not text.startswith("]", pos):
+                    cell, pos = _DECODER.raw_decode(text, pos)
+                    cells.append(cell)
+                    pos = _skip(text, pos)
+                    if text.startswith(",", pos):
+                        pos = _skip(text, pos + 1)
+                    elif not text.startswith("]", pos):
+                        raise ValueError("bad cell list")
+                value: Any = cells
+                pos += 1
+            else:
+                value, pos = _DECODER.raw_decode(text, pos)
+            result[key] = value
+            pos = _skip(text, pos)
+            if text.startswith(",", pos):
+                pos = _skip(text, pos + 1)
+            elif not text.startswith("}", pos):
+                raise ValueError("bad object")
+        if _skip(text, _expect(text, pos, "}")) != len(text):
+            raise ValueError("extra data")
+        return result
+    except (ValueError, IndexError, TypeError):
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise TypeError("a notebook is a JSON object") from None
+        return loaded
+
+
+def parse_notebook(text: str) -> nbformat.NotebookNode:
+    """What ``nbformat.reads(text, as_version=4)`` gives, validated (raises if invalid)."""
+    return notebook_from_dict(loads(text), text)
+
+
+def loads(text: str) -> dict[str, Any]:
+    """The notebook JSON as a dict, decoded one cell at a time (see ``_loads_by_cell``)."""
+    return _loads_by_cell(text)
+
+
+def notebook_from_dict(nb_dict: dict[str, Any], text: str) -> nbformat.NotebookNode:
+    """The validated nbformat 4 notebook of a decoded file (``text``, for old formats)."""
+    major, minor = get_version(nb_dict)
+    if major == NBFORMAT_VERSION:
+        nb = nbformat.v4.to_notebook_json(nb_dict, minor=minor)
+    else:  # an older format: nbformat converts (rare, and small notebooks)
+        nb = nbformat.reads(text, as_version=NBFORMAT_VERSION)
+    nb = nbformat.convert(nb, NBFORMAT_VERSION)
+    nbformat.validate(nb)
+    return cast(nbformat.NotebookNode, nb)
+
+
+def _float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _indented(value: Any, depth: int) -> str:
+    """``json.dumps(value, **_DUMPS)`` at nesting ``depth``, for JSON-native values.
+
+    With ``indent`` set, ``json.dumps`` runs its pure-Python encoder, which walks a stream
+    output split into 200,000 lines one Python call per line; here a list of strings goes
+    through the C string encoder in one ``map``. Anything unusual is handed to json.dumps
+    (whose output this matches byte for byte, as the tests check).
+    """
+    if isinstance(value, str):
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float(value)
+    inner = "\n" + " " * (depth + 1)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        if not value:
+            return "{}"
+        items = sorted(value.items())
+        body = ("," + inner).join(_encode_str(k) + ": " + _indented(v, depth + 1) for k, v in items)
+        return "{" + inner + body + "\n" + " " * depth + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if all(type(v) is str for v in value):
+            body = ("," + inner).join(map(_encode_str, value))
+        else:
+            body = ("," + inner).join(_indented(v, depth + 1) for v in value)
+        return "[" + inner + body + "\n" + " " * depth + "]"
+    text = json.dumps(value, **_DUMPS)  # bytes (base64), tuples, exotic keys
+    return text.replace("\n", "\n" + " " * depth)
+
+
+def cell_json(cell: nbformat.NotebookNode) -> bytes:
+    """One cell exactly as ``nbformat.writes`` puts it in the file, two levels deep."""
+    holder = nbformat.from_dict({"cells": [copy.deepcopy(cell)], "metadata": {}})
+    stored = strip_transient(split_lines(holder)).cells[0]
+    return _indented(stored, 2).encode("utf-8")
+
+
+def frame_json(nb: nbformat.NotebookNode) -> tuple[bytes, bytes]:
+    """The file's text before the first cell and after the last (cells go between,
+    joined by ``,\\n  ``): the top level serialised with one placeholder cell."""
+    top = {key: copy.deepcopy(value) for key, value in nb.items() if key != "cells"}
+    for transient in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+        top.get("metadata", {}).pop(transient, None)
+    top["cells"] = [0]
+    text = json.dumps(top, **_DUMPS) + "\n"
+    anchor = '"cells": [\n  '
+    start = text.index(anchor) + len(anchor)
+    assert text[start : start + 1] == "0"
+    return text[:start].encode("utf-8"), text[start + 1 :].encode("utf-8")
+
+
+def file_pieces(head: bytes, cells: list[bytes], tail: bytes) -> list[bytes]:
+    if not cells:  # nbformat writes an empty list as `[]` on one line
+        return [head.rstrip(b"\n ") + tail.lstrip(b"\n ")]
+    pieces = [head]
+    for i, cell in enumerate(cells):
+        pieces.append(cell if i == 0 else b",\n  " + cell)
+    pieces.append(tail)
+    return pieces
+
+
+def file_key(st: os.stat_result) -> _FileKey:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, int]:
+    """Temp file in the same folder, fsync, rename: the path always names a whole file.
+
+    The pieces are written one by one (file writes and hashing let go of the GIL), never
+    joined into one big buffer. Returns the new file's key (as ``file_key``), sha256 and
+    size; the key is taken from the temp file before the rename, so that a save landing
+    right after it cannot be mistaken for this write.
+    """
+    folder = os.path.dirname(os_path) or "."
+    try:
+        mode: int | None = os.stat(os_path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".~lapd-", suffix=".ipynb.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for piece in pieces:
+                f.write(piece)
+                digest.update(piece)
+                size += len(piece)
+            f.flush()
+            os.fsync(f.fileno())
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            key = file_key(os.fstat(f.fileno()))
+        os.replace(tmp, os_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return key, digest.hexdigest(), size
+
+
+@dataclass
+class FileImage:
+    """A notebook file as this process last wrote it: parsed, and serialised per cell.
+
+    Valid while the file on disk still has the key it had right after that write; any
+    other writer (a save from JupyterLab) changes the key and the next write re-reads.
+    ``versions`` remembers which version of each run-owned cell the bytes hold.
+    """
+
+    path: str = ""
+    key: _FileKey | None = None
+    nb: nbformat.NotebookNode | None = None
+    cells: list[bytes] = field(default_factory=list)
+    frame: tuple[bytes, bytes] = (b"", b"")
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def matches(self, os_path: str, key: _FileKey) -> bool:
+        return self.nb is not None and self.path == os_path and self.key == key

@@ -1,0 +1,525 @@
+import { ICellModel, ICodeCellModel } from '@jupyterlab/cells';
+import type * as nbformat from '@jupyterlab/nbformat';
+import { INotebookModel } from '@jupyterlab/notebook';
+import { IOutputModel } from '@jupyterlab/rendermime';
+import { JSONExt } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  CellStatus,
+  ExecutionTiming,
+  ICellEndEvent,
+  IFlushState,
+  IOutputEvent,
+  IRun,
+  IRunEvent,
+  ISnapshotEvent,
+  IUpdateDisplayEvent,
+  isRunActive
+} from './api';
+
+/**
+ * One run's events applied to one open notebook's model, as JupyterLab would have
+ * applied the kernel's messages had it run the cells itself.
+ *
+ * Events are applied at most once and in order, by seq: `since()` tells the events
+ * socket where to resume, duplicates are dropped, and a gap (which the server's
+ * protocol never produces) asks for a full snapshot again (`resyncRequested`).
+ *
+ * It also keeps the notebook's dirty flag meaningful: "unsaved changes" are changes
+ * only this page holds. The run's outputs are not: the server writes them into the
+ * file within a second (`flushed` events), whether or not this page stays open. So
+ * applying events leaves a clean model clean; once anything else (the user) changes
+ * the model, it stays dirty until saved or reverted.
+ *
+ * This class touches models only, never the DOM or the network.
+ */
+export class NotebookRunModel implements IDisposable {
+  constructor(options: NotebookRunModel.IOptions) {
+    this._model = options.model;
+    this._run = options.run;
+    // Unsaved changes made before the run was attached are the user's.
+    this._foreign = this._model.dirty;
+    this._model.contentChanged.connect(this._onContentChanged, this);
+    this._model.stateChanged.connect(this._onStateChanged, this);
+    this._model.cells.changed.connect(this._onCellsChanged, this);
+  }
+
+  /**
+   * The run, as of the last event applied (`cells` as of the last snapshot).
+   */
+  get run(): IRun {
+    return this._run;
+  }
+
+  /**
+   * Whether the run is still queued or running, as far as the events tell.
+   */
+  get isActive(): boolean {
+    return !this._ended;
+  }
+
+  /**
+   * The seq of the last event applied; null until a snapshot has been applied.
+   */
+  get lastSeq(): number | null {
+    return this._lastSeq;
+  }
+
+  /**
+   * Ids of the run's cells that have not started yet, while the run is active.
+   */
+  get queuedCellIds(): string[] {
+    if (this._ended) {
+      return [];
+    }
+    const queued: string[] = [];
+    this._cellStatus.forEach((status, id) => {
+      if (status === 'queued') {
+        queued.push(id);
+      }
+    });
+    return queued;
+  }
+
+  /**
+   * The status of one of the run's cells, as far as the events tell.
+   */
+  cellStatus(cellId: string): CellStatus | undefined {
+    return this._cellStatus.get(cellId);
+  }
+
+  /**
+   * Emitted when the run's status or the status of one of its cells changes.
+   */
+  get stateChanged(): ISignal<this, void> {
+    return this._stateChanged;
+  }
+
+  /**
+   * Emitted when the server has written the file: the document's view of the file
+   * (its hash and modification time) should follow.
+   */
+  get flushed(): ISignal<this, IFlushState> {
+    return this._flushed;
+  }
+
+  /**
+   * Emitted when the events cannot be applied in order: the socket must reconnect
+   * without `since`, for a full snapshot.
+   */
+  get resyncRequested(): ISignal<this, void> {
+    return this._resyncRequested;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /**
+   * Where the events socket should resume: null for a full snapshot.
+   */
+  since(): number | null {
+    return this._needsSnapshot ? null : this._lastSeq;
+  }
+
+  /**
+   * Apply one event of the run's socket.
+   *
+   * @returns whether the event was applied (false: a duplicate, or out of order).
+   */
+  apply(event: IRunEvent): boolean {
+    if (this._isDisposed) {
+      return false;
+    }
+    if (event.type === 'snapshot') {
+      return this._applySnapshot(event);
+    }
+    if (this._lastSeq === null || this._needsSnapshot) {
+      return false;
+    }
+    if (event.seq <= this._lastSeq) {
+      return false;
+    }
+    if (event.seq !== this._lastSeq + 1) {
+      console.warn(
+        `jupyter_lapd: run ${this._run.id} jumped from seq ${this._lastSeq} to ${event.seq}; asking for a snapshot`
+      );
+      this._requestSnapshot();
+      return false;
+    }
+    this._lastSeq = event.seq;
+    switch (event.type) {
+      case 'run':
+        this._run = { ...event.run, cells: this._run.cells };
+        if (!isRunActive(event.run.status)) {
+          this._end();
+        }
+        this._stateChanged.emit();
+        break;
+      case 'cell_start':
+        this._change(() => this._startCell(event.cell_id));
+        this._setStatus(event.cell_id, 'running');
+        break;
+      case 'output':
+        this._change(() => this._addOutput(event));
+        break;
+      case 'clear_output':
+        this._change(() => this._clearOutput(event.cell_id, event.wait));
+        break;
+      case 'update_display':
+        this._change(() => this._updateDisplay(event));
+        break;
+      case 'cell_end':
+        this._change(() => this._endCell(event));
+        this._setStatus(event.cell_id, event.status);
+        break;
+      case 'flushed':
+        this._onFlushed(event);
+        break;
+    }
+    return true;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._model.contentChanged.disconnect(this._onContentChanged, this);
+    this._model.stateChanged.disconnect(this._onStateChanged, this);
+    this._model.cells.changed.disconnect(this._onCellsChanged, this);
+    this._displays.clear();
+    Signal.clearData(this);
+  }
+
+  private _applySnapshot(snapshot: ISnapshotEvent): boolean {
+    if (snapshot.replay_from !== undefined) {
+      // A resumed stream: the events after replay_from follow, and the snapshot's run
+      // is already ahead of them, so only check that it resumes where we are.
+      if (this._needsSnapshot || snapshot.replay_from !== this._lastSeq) {
+        this._requestSnapshot();
+        return false;
+      }
+      return true;
+    }
+    this._needsSnapshot = false;
+    this._lastSeq = snapshot.seq;
+    this._run = snapshot.run;
+    this._cellStatus.clear();
+    for (const cell of snapshot.run.cells ?? []) {
+      this._cellStatus.set(cell.id, cell.status);
+    }
+    this._change(() => this._restore(snapshot));
+    if (!isRunActive(snapshot.run.status)) {
+      this._end();
+    }
+    this._stateChanged.emit();
+    if (snapshot.flushed) {
+      this._onFlushed(snapshot.flushed);
+    }
+    return true;
+  }
+
+  /**
+   * Make the run's cells show what the server holds, whatever the file loaded showed.
+   */
+  private _restore(snapshot: ISnapshotEvent): void {
+    const outputs = snapshot.outputs ?? {};
+    for (const cellId of Object.keys(outputs)) {
+      const cell = this._codeCell(cellId);
+      if (cell === null) {
+        continue;
+      }
+      this._forgetDisplays(cellId);
+      const current = cell.outputs.toJSON() as unknown as nbformat.IOutput[];
+      if (!JSONExt.deepEqual(current, outputs[cellId])) {
+        cell.trusted = true;
+        cell.outputs.clear();
+        for (const output of outputs[cellId]) {
+          cell.outputs.add(output);
+        }
+      }
+      if (snapshot.clear_pending?.includes(cellId)) {
+        cell.outputs.clear(true);
+      }
+    }
+    for (const [displayId, where] of Object.entries(snapshot.displays ?? {})) {
+      for (const [cellId, indices] of Object.entries(where)) {
+        const cell = this._codeCell(cellId);
+        for (const index of indices) {
+          if (cell !== null && index < cell.outputs.length) {
+            this._remember(displayId, cellId, cell.outputs.get(index));
+          }
+        }
+      }
+    }
+    for (const state of snapshot.run.cells ?? []) {
+      const cell = this._codeCell(state.id);
+      if (cell === null) {
+        continue;
+      }
+      if (state.status === 'running') {
+        cell.executionCount = null;
+        cell.executionState = 'running';
+      } else if (state.status === 'done' || state.status === 'error') {
+        cell.executionCount = state.execution_count;
+        cell.executionState = 'idle';
+        const timing = snapshot.execution?.[state.id];
+        if (timing !== undefined) {
+          this._setTiming(cell, timing);
+        }
+      }
+    }
+  }
+
+  private _startCell(cellId: string): void {
+    const cell = this._codeCell(cellId);
+    this._forgetDisplays(cellId);
+    if (cell === null) {
+      return;
+    }
+    // What CodeCell.execute does when JupyterLab runs a cell itself.
+    cell.sharedModel.transact(() => {
+      cell.clearExecution();
+    }, false);
+    cell.executionState = 'running';
+    cell.trusted = true;
+    this._running.add(cellId);
+  }
+
+  private _addOutput(event: IOutputEvent): void {
+    const cell = this._codeCell(event.cell_id);
+    if (cell === null) {
+      return;
+    }
+    // add() merges a stream fragment into the previous output of the same stream,
+    // and honours a pending clear_output(wait=True), exactly as for a kernel message.
+    const length = cell.outputs.add(event.output);
+    if (event.display_id) {
+      this._remember(
+        event.display_id,
+        event.cell_id,
+        cell.outputs.get(length - 1)
+      );
+    }
+  }
+
+  private _clearOutput(cellId: string, wait: boolean): void {
+    const cell = this._codeCell(cellId);
+    if (cell === null) {
+      return;
+    }
+    cell.outputs.clear(wait);
+    if (!wait) {
+      this._forgetDisplays(cellId);
+    }
+  }
+
+  private _updateDisplay(event: IUpdateDisplayEvent): void {
+    const shown = this._displays.get(event.display_id);
+    if (shown === undefined) {
+      return;
+    }
+    for (const entry of [...shown]) {
+      const cell = this._codeCell(entry.cellId);
+      const index = cell === null ? -1 : indexOf(cell, entry.output);
+      if (cell === null || index < 0) {
+        // Cleared, or the cell was deleted: nothing shows that output anymore.
+        shown.delete(entry);
+        continue;
+      }
+      const old = entry.output.toJSON();
+      cell.outputs.set(index, {
+        ...old,
+        data: event.output.data,
+        metadata: event.output.metadata
+      } as nbformat.IOutput);
+      entry.output = cell.outputs.get(index);
+    }
+    if (shown.size === 0) {
+      this._displays.delete(event.display_id);
+    }
+  }
+
+  private _endCell(event: ICellEndEvent): void {
+    this._running.delete(event.cell_id);
+    const cell = this._codeCell(event.cell_id);
+    if (cell === null) {
+      return;
+    }
+    cell.executionCount = event.execution_count;
+    this._setTiming(cell, event.execution);
+    cell.executionState = 'idle';
+  }
+
+  private _setTiming(cell: ICodeCellModel, timing: ExecutionTiming): void {
+    if (Object.keys(timing).length > 0) {
+      cell.setMetadata('execution', timing);
+    } else {
+      cell.deleteMetadata('execution');
+    }
+  }
+
+  private _onFlushed(flush: IFlushState): void {
+    this._flushed.emit(flush);
+  }
+
+  /**
+   * The run has ended: nothing is queued or running anymore.
+   */
+  private _end(): void {
+    if (this._ended) {
+      return;
+    }
+    this._ended = true;
+    // A cell stopped without a cell_end (the server stopped): clear its `[*]`.
+    const running = [...this._running];
+    this._running.clear();
+    this._change(() => {
+      for (const cellId of running) {
+        const cell = this._codeCell(cellId);
+        if (cell !== null) {
+          cell.executionState = 'idle';
+        }
+      }
+    });
+    this._cellStatus.forEach((status, id) => {
+      if (status === 'queued' || status === 'running') {
+        this._cellStatus.set(id, 'skipped');
+      }
+    });
+  }
+
+  private _setStatus(cellId: string, status: CellStatus): void {
+    if (this._cellStatus.get(cellId) !== status) {
+      this._cellStatus.set(cellId, status);
+      this._stateChanged.emit();
+    }
+  }
+
+  /**
+   * Run `change` as the run's own change to the model.
+   */
+  private _change(change: () => void): void {
+    this._applying += 1;
+    try {
+      change();
+    } finally {
+      this._applying -= 1;
+    }
+    // The run's outputs are the server's to save: they reach the file within a
+    // second whether or not this page stays. Only other changes are unsaved work.
+    if (!this._foreign && this._model.dirty) {
+      this._model.dirty = false;
+    }
+  }
+
+  private _requestSnapshot(): void {
+    this._needsSnapshot = true;
+    this._resyncRequested.emit();
+  }
+
+  private _remember(displayId: string, cellId: string, output: IOutputModel) {
+    let shown = this._displays.get(displayId);
+    if (shown === undefined) {
+      shown = new Set();
+      this._displays.set(displayId, shown);
+    }
+    shown.add({ cellId, output });
+  }
+
+  private _forgetDisplays(cellId: string): void {
+    this._displays.forEach((shown, displayId) => {
+      shown.forEach(entry => {
+        if (entry.cellId === cellId) {
+          shown.delete(entry);
+        }
+      });
+      if (shown.size === 0) {
+        this._displays.delete(displayId);
+      }
+    });
+  }
+
+  private _codeCell(cellId: string): ICodeCellModel | null {
+    if (this._cellsById === null) {
+      this._cellsById = new Map();
+      for (const cell of this._model.cells) {
+        this._cellsById.set(cell.id, cell);
+      }
+    }
+    const cell = this._cellsById.get(cellId);
+    return cell !== undefined && isCodeCell(cell) ? cell : null;
+  }
+
+  private _onCellsChanged(): void {
+    this._cellsById = null;
+  }
+
+  private _onContentChanged(): void {
+    if (this._applying === 0) {
+      this._foreign = true;
+    }
+  }
+
+  private _onStateChanged(
+    _: INotebookModel,
+    change: { name: string; newValue: unknown }
+  ): void {
+    if (change.name === 'dirty' && change.newValue === false) {
+      // Saved, reverted, or marked clean by us: the model matches the file again.
+      this._foreign = false;
+    }
+  }
+
+  private _model: INotebookModel;
+  private _run: IRun;
+  private _lastSeq: number | null = null;
+  private _needsSnapshot = true;
+  private _ended = false;
+  private _cellStatus = new Map<string, CellStatus>();
+  private _running = new Set<string>();
+  private _displays = new Map<string, Set<IDisplayEntry>>();
+  private _cellsById: Map<string, ICellModel> | null = null;
+  private _applying = 0;
+  private _foreign: boolean;
+  private _isDisposed = false;
+  private _stateChanged = new Signal<this, void>(this);
+  private _flushed = new Signal<this, IFlushState>(this);
+  private _resyncRequested = new Signal<this, void>(this);
+}
+
+/**
+ * The namespace for `NotebookRunModel` statics.
+ */
+export namespace NotebookRunModel {
+  export interface IOptions {
+    /** The open notebook's model. */
+    model: INotebookModel;
+    /** The run, as the server listed it; the first snapshot brings its cells. */
+    run: IRun;
+  }
+}
+
+/**
+ * An output showing a display id.
+ */
+interface IDisplayEntry {
+  cellId: string;
+  output: IOutputModel;
+}
+
+function isCodeCell(cell: ICellModel): cell is ICodeCellModel {
+  return cell.type === 'code';
+}
+
+function indexOf(cell: ICodeCellModel, output: IOutputModel): number {
+  for (let i = 0; i < cell.outputs.length; i++) {
+    if (cell.outputs.get(i) === output) {
+      return i;
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,444 @@
+import { Cell } from '@jupyterlab/cells';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import {
+  INotebookModel,
+  INotebookTracker,
+  NotebookPanel
+} from '@jupyterlab/notebook';
+import { Contents, ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Token } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  getRun,
+  IFlushState,
+  IRun,
+  isRunActive,
+  listRuns,
+  RunEventSocket
+} from './api';
+import { NotebookRunModel } from './notebookrun';
+
+/**
+ * The class of a cell that a run will execute later.
+ */
+export const QUEUED_CLASS = 'jp-lapd-queued';
+
+/**
+ * The attribute of a queued cell's prompt holding the (translated) marker text.
+ */
+export const QUEUED_LABEL_ATTRIBUTE = 'data-lapd-label';
+
+/**
+ * The runs that the open notebooks follow.
+ */
+export interface INotebookRuns {
+  /**
+   * The active run this notebook follows, if any.
+   */
+  activeRun(context: DocumentRegistry.Context): IRun | null;
+  /**
+   * Follow a run of this notebook, e.g. one the page has just started.
+   */
+  follow(context: DocumentRegistry.Context, run: IRun): void;
+  /**
+   * Emitted when a notebook starts or stops following a run, or its run changes.
+   */
+  readonly changed: ISignal<INotebookRuns, DocumentRegistry.Context>;
+}
+
+/**
+ * The token of the runs the open notebooks follow.
+ */
+export const INotebookRuns = new Token<INotebookRuns>(
+  'jupyter-lapd:INotebookRuns',
+  'The background runs followed by the open notebooks, whose outputs stream into them.'
+);
+
+/**
+ * Attaches each open notebook to its active run, if it has one: on opening, when the
+ * page starts a run, or when the runs listing shows one started elsewhere. The run's
+ * outputs then stream into the notebook, queued cells are marked, and the document's
+ * view of the file follows the server's writes.
+ */
+export class NotebookRuns implements INotebookRuns, IDisposable {
+  constructor(options: NotebookRuns.IOptions) {
+    this._tracker = options.tracker;
+    this._serverSettings = options.serverSettings;
+    this._contents = options.contents;
+    this._trans = options.trans;
+    this._tracker.widgetAdded.connect(this._onWidgetAdded, this);
+    this._tracker.forEach(panel => this._onWidgetAdded(this._tracker, panel));
+  }
+
+  get changed(): ISignal<this, DocumentRegistry.Context> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  activeRun(context: DocumentRegistry.Context): IRun | null {
+    const attachment = this._attachments.get(context);
+    return attachment?.view.isActive ? attachment.view.run : null;
+  }
+
+  follow(context: DocumentRegistry.Context, run: IRun): void {
+    if (
+      this._isDisposed ||
+      context.isDisposed ||
+      !isRunActive(run.status) ||
+      this._ended.has(run.id)
+    ) {
+      // A listing taken before the run ended must not bring its outputs back.
+      return;
+    }
+    const current = this._attachments.get(context);
+    if (current !== undefined) {
+      if (current.view.run.id === run.id) {
+        return;
+      }
+      this._detach(context);
+    }
+    const model = context.model as INotebookModel;
+    if (model.collaborative) {
+      // The collaborative server loads the file's changes into the shared document
+      // itself; applying the events here as well would show every output twice.
+      console.info(
+        `jupyter_lapd: ${context.path} is collaborative; its outputs arrive through the shared document`
+      );
+      return;
+    }
+    const view = new NotebookRunModel({ model, run });
+    const socket = new RunEventSocket({
+      serverSettings: this._serverSettings,
+      runId: run.id,
+      since: () => view.since(),
+      onEvent: event => {
+        if (event.type === 'snapshot' && event.replay_from !== undefined) {
+          console.info(
+            `jupyter_lapd: run ${run.id} resumed after seq ${event.replay_from}`
+          );
+        }
+        const applied = view.apply(event);
+        if (
+          applied &&
+          event.type === 'snapshot' &&
+          event.replay_from === undefined &&
+          !event.flushed
+        ) {
+          void this._syncFile(context, view);
+        }
+      },
+      onClose: () => this._onSocketClosed(context, view)
+    });
+    view.flushed.connect((_, flush) => {
+      this._flushes.set(view, (this._flushes.get(view) ?? 0) + 1);
+      adoptServerWrite(context, flush);
+    });
+    view.resyncRequested.connect(() => socket.reconnect());
+    view.stateChanged.connect(() => this._onRunChanged(context));
+    const onCellsChanged = () => this._mark(context);
+    model.cells.changed.connect(onCellsChanged);
+    this._attachments.set(context, {
+      view,
+      socket,
+      dispose: () => {
+        model.cells.changed.disconnect(onCellsChanged);
+      }
+    });
+    console.info(`jupyter_lapd: ${context.path} follows run ${run.id}`);
+    this._changed.emit(context);
+  }
+
+  /**
+   * Check the server for an active run of an open notebook, and follow it.
+   */
+  async check(context: DocumentRegistry.Context): Promise<void> {
+    let runs: IRun[];
+    try {
+      runs = await listRuns(this._serverSettings, {
+        path: context.localPath,
+        status: ['queued', 'running']
+      });
+    } catch (reason) {
+      console.error(
+        `jupyter_lapd: cannot list the runs of ${context.path}`,
+        reason
+      );
+      return;
+    }
+    if (runs.length > 0 && !context.isDisposed) {
+      this.follow(context, runs[0]);
+    }
+  }
+
+  /**
+   * Follow the active runs of open notebooks that a runs listing shows.
+   */
+  onListed(runs: readonly IRun[]): void {
+    const open = new Map<string, DocumentRegistry.Context>();
+    this._tracker.forEach(panel => {
+      if (panel.context.isReady) {
+        open.set(panel.context.localPath, panel.context);
+      }
+    });
+    for (const run of runs) {
+      const context = open.get(run.path);
+      if (
+        context !== undefined &&
+        isRunActive(run.status) &&
+        this.activeRun(context) === null
+      ) {
+        this.follow(context, run);
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    for (const context of [...this._attachments.keys()]) {
+      this._detach(context);
+    }
+    this._tracker.widgetAdded.disconnect(this._onWidgetAdded, this);
+    Signal.clearData(this);
+  }
+
+  private _onWidgetAdded(_: INotebookTracker, panel: NotebookPanel): void {
+    const context = panel.context;
+    if (this._attachments.has(context)) {
+      // Another view of a document that already follows its run.
+      void context.ready.then(() => this._mark(context));
+      return;
+    }
+    if (this._contexts.has(context)) {
+      return;
+    }
+    this._contexts.add(context);
+    context.disposed.connect(() => {
+      this._contexts.delete(context);
+      this._detach(context);
+    });
+    void context.ready.then(() => this.check(context));
+  }
+
+  private _onRunChanged(context: DocumentRegistry.Context): void {
+    const attachment = this._attachments.get(context);
+    if (attachment === undefined) {
+      return;
+    }
+    this._mark(context);
+    if (!attachment.view.isActive) {
+      console.info(
+        `jupyter_lapd: run ${attachment.view.run.id} ended ${attachment.view.run.status}`
+      );
+      this._ended.add(attachment.view.run.id);
+      this._detach(context);
+    } else {
+      this._changed.emit(context);
+    }
+  }
+
+  /**
+   * Take the file's current hash after a snapshot that does not carry the last write.
+   *
+   * The file this page loaded may predate the run's last write, whose `flushed` event
+   * the snapshot then covers; without its hash the next save would ask about a changed
+   * file. The model now holds the run's outputs up to the snapshot, which is at least
+   * what the file holds, so the file's current hash is the right one to save against.
+   */
+  private async _syncFile(
+    context: DocumentRegistry.Context,
+    view: NotebookRunModel
+  ): Promise<void> {
+    const flushes = this._flushes.get(view) ?? 0;
+    let file: Contents.IModel;
+    try {
+      file = await this._contents.get(context.path, {
+        content: false,
+        hash: true
+      });
+    } catch (reason) {
+      console.warn(`jupyter_lapd: cannot stat ${context.path}`, reason);
+      return;
+    }
+    // A flushed event that arrived meanwhile is newer than this answer.
+    if (
+      this._attachments.get(context)?.view === view &&
+      (this._flushes.get(view) ?? 0) === flushes &&
+      file.hash
+    ) {
+      adoptServerWrite(context, {
+        last_modified: file.last_modified,
+        hash: file.hash
+      });
+    }
+  }
+
+  private _onSocketClosed(
+    context: DocumentRegistry.Context,
+    view: NotebookRunModel
+  ): void {
+    const attachment = this._attachments.get(context);
+    if (attachment === undefined || attachment.view !== view) {
+      return;
+    }
+    if (attachment.socket.failures < 2) {
+      return;
+    }
+    // The socket cannot tell a missing run from a missing network: ask.
+    getRun(this._serverSettings, view.run.id).catch(reason => {
+      if (
+        reason instanceof ServerConnection.ResponseError &&
+        reason.response.status === 404 &&
+        this._attachments.get(context)?.view === view
+      ) {
+        console.warn(`jupyter_lapd: run ${view.run.id} is gone`);
+        this._detach(context);
+      }
+    });
+  }
+
+  private _detach(context: DocumentRegistry.Context): void {
+    const attachment = this._attachments.get(context);
+    if (attachment === undefined) {
+      return;
+    }
+    this._attachments.delete(context);
+    attachment.socket.dispose();
+    attachment.view.dispose();
+    attachment.dispose();
+    this._mark(context);
+    this._changed.emit(context);
+  }
+
+  /**
+   * Mark the queued cells of every view of the document, and unmark the others.
+   */
+  private _mark(context: DocumentRegistry.Context): void {
+    const attachment = this._attachments.get(context);
+    const queued = new Set(attachment?.view.queuedCellIds ?? []);
+    const label = this._trans.__('queued');
+    this._tracker.forEach(panel => {
+      if (panel.context !== context) {
+        return;
+      }
+      for (const cell of panel.content.widgets) {
+        markQueued(cell, queued.has(cell.model.id), label);
+      }
+    });
+  }
+
+  private _tracker: INotebookTracker;
+  private _serverSettings: ServerConnection.ISettings;
+  private _contents: Contents.IManager;
+  private _flushes = new WeakMap<NotebookRunModel, number>();
+  private _trans: TranslationBundle;
+  private _contexts = new Set<DocumentRegistry.Context>();
+  private _ended = new Set<string>();
+  private _attachments = new Map<DocumentRegistry.Context, IAttachment>();
+  private _changed = new Signal<this, DocumentRegistry.Context>(this);
+  private _isDisposed = false;
+}
+
+/**
+ * The namespace for `NotebookRuns` statics.
+ */
+export namespace NotebookRuns {
+  export interface IOptions {
+    tracker: INotebookTracker;
+    /** Use `app.serviceManager.serverSettings`. */
+    serverSettings: ServerConnection.ISettings;
+    /** Use `app.serviceManager.contents`. */
+    contents: Contents.IManager;
+    trans: TranslationBundle;
+  }
+}
+
+/**
+ * A notebook following a run.
+ */
+interface IAttachment {
+  view: NotebookRunModel;
+  socket: RunEventSocket;
+  /** Disconnect what the attachment listens to. */
+  dispose: () => void;
+}
+
+/**
+ * Show or hide the "queued" marker of a cell.
+ */
+function markQueued(cell: Cell, queued: boolean, label: string): void {
+  cell.toggleClass(QUEUED_CLASS, queued);
+  const prompt = cell.promptNode;
+  if (prompt === null) {
+    return;
+  }
+  if (queued) {
+    prompt.setAttribute(QUEUED_LABEL_ATTRIBUTE, label);
+  } else {
+    prompt.removeAttribute(QUEUED_LABEL_ATTRIBUTE);
+  }
+}
+
+let warnedNoUpdate = false;
+
+/**
+ * Make a document context take a write the server made as its own view of the file.
+ *
+ * Before each save, JupyterLab's context compares the file's hash (or, without one, its
+ * modification time) with the ones it last saw, and asks "File Changed: overwrite or
+ * revert?" when they differ. The run writes the file every second, so without this the
+ * user's next save would always ask. JupyterLab 4.6 has no public way to tell a context
+ * that the file changed with its consent: its contents model is updated only by its own
+ * save or revert, by a rename, and for collaborative documents by a server-side save
+ * (`Context._onFileChanged`). Content providers do not help either: they are chosen
+ * per widget factory (the collaboration extension owns the notebook's) and a provider's
+ * `fileChanged` reaches the context only for collaborative documents. So this calls the
+ * context's own update method, `_updateContentsModel`, the path those cases take; it
+ * also refreshes the tab's caption and the autosave timer as a save would.
+ *
+ * If a later JupyterLab renames it, this does nothing: the user may then see the
+ * dialog, and whichever button they press, the server keeps the run's outputs.
+ *
+ * @returns whether the context took the new hash.
+ */
+export function adoptServerWrite(
+  context: DocumentRegistry.Context,
+  flush: Pick<IFlushState, 'last_modified' | 'hash'>
+): boolean {
+  const current = context.contentsModel;
+  const update = (context as unknown as { _updateContentsModel?: unknown })
+    ._updateContentsModel;
+  if (current === null || typeof update !== 'function') {
+    if (!warnedNoUpdate) {
+      warnedNoUpdate = true;
+      console.warn(
+        "jupyter_lapd: this JupyterLab's document context cannot take the server's writes; saving during a run may ask about a changed file"
+      );
+    }
+    return false;
+  }
+  if (
+    current.hash === flush.hash &&
+    current.last_modified === flush.last_modified
+  ) {
+    return true;
+  }
+  // The context keeps no content in its contents model (`_updateContentsModel`).
+  const model: Contents.IModel = {
+    ...current,
+    content: null,
+    last_modified: flush.last_modified,
+    hash: flush.hash,
+    hash_algorithm: 'sha256'
+  };
+  (update as (model: Contents.IModel) => void).call(context, model);
+  return true;
+}

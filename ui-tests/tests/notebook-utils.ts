@@ -1,0 +1,248 @@
+/**
+ * Helpers of the notebook-side specs (run, reattach): seed notebooks and read them back
+ * through the contents API, follow runs through the REST API, read what a cell shows.
+ */
+
+import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { APIRequestContext, Locator } from '@playwright/test';
+
+/**
+ * The toolbar button of lapd:run-all-in-background, as the schema declares it.
+ */
+export const RUN_BUTTON =
+  '.jp-NotebookPanel-toolbar [data-command="lapd:run-all-in-background"]';
+
+/**
+ * A cell printing `line 0` ... `line <count - 1>`, one every `interval` seconds.
+ */
+export function printLines(count: number, interval = 0.2): string {
+  return [
+    'import time',
+    `for i in range(${count}):`,
+    '    print(f"line {i}", flush=True)',
+    `    time.sleep(${interval})`
+  ].join('\n');
+}
+
+/**
+ * The lines `line 0` ... `line <count - 1>`, each once, in order.
+ */
+export function expectedLines(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `line ${i}`);
+}
+
+export interface ISeedCell {
+  id: string;
+  source: string;
+  cell_type?: 'code' | 'markdown';
+}
+
+/**
+ * Write a notebook (nbformat 4.5, with the given cell ids) through the contents API.
+ */
+export async function seedNotebook(
+  request: APIRequestContext,
+  path: string,
+  cells: ISeedCell[]
+): Promise<void> {
+  const content = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: {
+        name: 'python3',
+        display_name: 'Python 3 (ipykernel)',
+        language: 'python'
+      },
+      language_info: { name: 'python' }
+    },
+    cells: cells.map(({ id, source, cell_type = 'code' }) =>
+      cell_type === 'code'
+        ? {
+            id,
+            cell_type,
+            source,
+            metadata: {},
+            outputs: [],
+            execution_count: null
+          }
+        : { id, cell_type, source, metadata: {} }
+    )
+  };
+  const response = await request.put(`/api/contents/${encodePath(path)}`, {
+    data: { type: 'notebook', format: 'json', content }
+  });
+  expect(response.status(), await response.text()).toBeLessThan(300);
+}
+
+interface IStoredCell {
+  id: string;
+  cell_type: string;
+  source: string | string[];
+  execution_count?: number | null;
+  outputs?: { output_type: string; name?: string; text?: string | string[] }[];
+}
+
+/**
+ * The notebook as the file on disk holds it, read through the contents API.
+ */
+export async function readNotebook(
+  request: APIRequestContext,
+  path: string
+): Promise<{ cells: IStoredCell[] }> {
+  const response = await request.get(
+    `/api/contents/${encodePath(path)}?content=1&type=notebook`
+  );
+  expect(response.status(), await response.text()).toBe(200);
+  return (await response.json()).content;
+}
+
+/**
+ * The text lines a stored cell's stream outputs hold.
+ */
+export function storedLines(cell: IStoredCell): string[] {
+  const text = (cell.outputs ?? [])
+    .filter(output => output.output_type === 'stream')
+    .map(output =>
+      Array.isArray(output.text) ? output.text.join('') : (output.text ?? '')
+    )
+    .join('');
+  return text.split('\n').filter(line => line !== '');
+}
+
+/**
+ * The source of a stored cell, as one string.
+ */
+export function storedSource(cell: IStoredCell): string {
+  return Array.isArray(cell.source) ? cell.source.join('') : cell.source;
+}
+
+export interface IRunRecord {
+  id: string;
+  path: string;
+  status: string;
+  error: string | null;
+}
+
+/**
+ * The active (queued or running) runs of a notebook, newest first.
+ */
+export async function activeRuns(
+  request: APIRequestContext,
+  path: string
+): Promise<IRunRecord[]> {
+  const response = await request.get(
+    `/lapd/api/runs?path=${encodeURIComponent(path)}&status=queued,running`
+  );
+  expect(response.status(), await response.text()).toBe(200);
+  return (await response.json()).runs;
+}
+
+/**
+ * Wait for the notebook's run to be listed as active, and answer it.
+ */
+export async function waitForActiveRun(
+  request: APIRequestContext,
+  path: string
+): Promise<IRunRecord> {
+  await expect
+    .poll(async () => (await activeRuns(request, path)).length)
+    .toBe(1);
+  return (await activeRuns(request, path))[0];
+}
+
+/**
+ * Wait until a run has ended, and answer its final record.
+ */
+export async function waitForEnd(
+  request: APIRequestContext,
+  id: string,
+  timeout = 120000
+): Promise<IRunRecord> {
+  let run: IRunRecord | null = null;
+  await expect
+    .poll(
+      async () => {
+        const response = await request.get(`/lapd/api/runs/${id}`);
+        run = (await response.json()) as IRunRecord;
+        return run.status;
+      },
+      { timeout }
+    )
+    .not.toMatch(/^(queued|running)$/);
+  return run!;
+}
+
+/**
+ * The cell at `index` in the visible notebook.
+ */
+export function cellAt(page: IJupyterLabPageFixture, index: number): Locator {
+  return page
+    .locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')
+    .nth(index);
+}
+
+/**
+ * The text lines a cell's outputs show.
+ */
+export async function shownLines(
+  page: IJupyterLabPageFixture,
+  index: number
+): Promise<string[]> {
+  // Cells out of view may not be rendered (notebook windowing): bring it in.
+  const cell = cellAt(page, index);
+  await cell.scrollIntoViewIfNeeded();
+  const texts = await cell.locator('.jp-OutputArea-output').allTextContents();
+  return texts
+    .join('\n')
+    .split('\n')
+    .filter(line => line !== '');
+}
+
+/**
+ * The text of a cell's input prompt, e.g. `[*]:` or `[3]:`.
+ */
+export async function promptOf(
+  page: IJupyterLabPageFixture,
+  index: number
+): Promise<string> {
+  return (
+    await cellAt(page, index).locator('.jp-InputPrompt').innerText()
+  ).trim();
+}
+
+/**
+ * Open a notebook and wait until its kernel has answered.
+ */
+export async function openNotebook(
+  page: IJupyterLabPageFixture,
+  path: string
+): Promise<void> {
+  expect(await page.notebook.openByPath(path)).toBe(true);
+  // JupyterLab writes the kernel's language_info into the notebook once the kernel
+  // answers; that change is the user's to save, and must not race the test.
+  await expect
+    .poll(
+      () =>
+        page.evaluate(() => {
+          const widget = (window as any).jupyterapp.shell.currentWidget;
+          return widget?.model?.getMetadata('language_info')?.version ?? null;
+        }),
+      { timeout: 60000 }
+    )
+    .not.toBeNull();
+}
+
+/**
+ * Whether the visible notebook's tab shows unsaved changes.
+ */
+export async function isDirty(page: IJupyterLabPageFixture): Promise<boolean> {
+  const tab = page.locator(
+    '.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current'
+  );
+  return (await tab.getAttribute('class'))?.includes('jp-mod-dirty') ?? false;
+}
+
+function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
+}
