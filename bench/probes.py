@@ -180,7 +180,7 @@ class RestProbe(Periodic):
             response = self._conn.getresponse()
             response.read()
             ok = response.status == 200
-        except (OSError, http.client.HTTPException):
+        except Exception:  # counted, never fatal: the probe must not stop the benchmark
             ok = False
             self._conn.close()
             self._conn = None

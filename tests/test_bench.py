@@ -42,9 +42,10 @@ def test_benchmark_smoke_run(tmp_path):
             assert row["rounds"] == 1 and not row.get("errors"), (scenario, tool, row)
             assert row["wall_s"] > 0
     lapd = summary["chatty"]["lapd_new"]
-    assert lapd["writes"] >= 1 and lapd["final_size"] > 0 and lapd["rest_loop_p99"] is not None
-    # at this tiny size a 20 Hz sampler may see no moment of lag at all: only the fields
-    assert "file_lag_p99" in lapd and "journal_lag_p99" in lapd
+    assert lapd["writes"] >= 1 and lapd["final_size"] > 0
+    # at this tiny size (a run of well under a second, on a machine busy with the rest of
+    # the suite) a sampler may get no sample at all: only the fields are checked
+    assert {"file_lag_p99", "journal_lag_p99", "rest_loop_p99"} <= set(lapd)
     assert all(c["valid"] for c in lapd["checks"])
     assert {t["target"] for t in result["targets"]} >= {"many_cells exec / floor"}
     assert "| many_cells | lapd_new |" in done.stdout  # the table

@@ -73,10 +73,14 @@ async def test_allow_errors_runs_on(lapd_notebook, lapd_start, lapd_wait):
     assert read_nb(path).cells[1].outputs[0]["text"] == "after\n"
 
 
-async def test_cancel_interrupts_and_skips(jp_fetch, lapd_notebook, lapd_start, lapd_wait):
+async def test_cancel_interrupts_and_skips(
+    jp_fetch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
     path = lapd_notebook(["print('started', flush=True)\nimport time\ntime.sleep(120)", "print(2)"])
     run = await lapd_start("nb.ipynb")
     await lapd_wait(run["id"], cell=("c0", "running"))
+    active = lapd_app.manager.active_run(run["id"])
+    await wait_until(lambda: active.model.outputs("c0") != [])  # the cell is in its sleep
     response = await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
     assert response.code == 202
     run = await lapd_wait(run["id"])
