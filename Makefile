@@ -51,9 +51,12 @@ $(NODE_STAMP): package.json yarn.lock | $(STAMP)
 
 install: $(STAMP) $(NODE_STAMP)
 
+# jupyter-collaboration (a test dependency) keeps its stores in the venv, not in the repo.
 lab: install
 	$(BIN)/jupyter lab --allow-root --ip=127.0.0.1 --port=$(PORT) \
-		--ServerApp.root_dir=demo --no-browser
+		--ServerApp.root_dir=demo --no-browser \
+		--SQLiteYStore.db_path=$(VENV)/lab-ystore.db \
+		--YDocExtension.session_store_path=$(VENV)/lab-collaboration-sessions.json
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
@@ -76,13 +79,15 @@ check-install: install
 check-auth: install
 	$(BIN)/python .github/scripts/check_auth.py
 
-# JupyterLab (playwright.config.js), then Jupyter Notebook 7 (its own server and config);
-# the second runs even when the first fails.
+# JupyterLab (playwright.config.js), then Jupyter Notebook 7, then JupyterLab with
+# real-time collaboration on (jupyter-collaboration), each on a server and config of its
+# own; each runs even when one before it fails.
 ui-test: install $(CHROMIUM)
 	cd ui-tests && jlpm install
 	cd ui-tests && rc=0; \
 	jlpm playwright test || rc=$$?; \
 	jlpm playwright test -c playwright.notebook.config.js || rc=$$?; \
+	jlpm playwright test -c playwright.collab.config.js || rc=$$?; \
 	exit $$rc
 
 # Runs every step even after a failure, so that one CI run shows all of them.
@@ -123,7 +128,8 @@ clean:
 	rm -rf lib tsconfig.tsbuildinfo jupyter_lapd/labextension jupyter_lapd/_version.py \
 		.eslintcache .stylelintcache coverage \
 		ui-tests/test-results ui-tests/playwright-report \
-		ui-tests/test-results-notebook7 ui-tests/playwright-report-notebook7 $(STAMP)
+		ui-tests/test-results-notebook7 ui-tests/playwright-report-notebook7 \
+		ui-tests/test-results-collab ui-tests/playwright-report-collab $(STAMP)
 
 distclean: clean
 	rm -rf $(VENV) node_modules ui-tests/node_modules .yarn ui-tests/.yarn

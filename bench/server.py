@@ -19,6 +19,15 @@ TOKEN = "lapd-bench-token"
 FINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 
+# Installed for their own tests (test_collaboration, test_jupytext), enabled in the venv's
+# config; a plain server here measures and tests jupyter_lapd alone.
+OPTIONAL_OFF = {
+    "jupyter_server_ydoc": False,
+    "jupyter_server_fileid": False,
+    "jupyterlab_jupytext": False,
+}
+
+
 class BenchServer:
     """One server over ``root`` with its own runtime, config and data folders, default
     settings except the database path (so the benchmark measures what users get)."""
@@ -30,7 +39,7 @@ class BenchServer:
         for folder in (root, self.runtime, self.config, home / "data"):
             folder.mkdir(parents=True, exist_ok=True)
         config = {
-            "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True}},
+            "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True, **OPTIONAL_OFF}},
             "Lapd": {"db_path": self.db_path, **lapd_config},
         }
         (self.config / "jupyter_server_config.json").write_text(json.dumps(config))

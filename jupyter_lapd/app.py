@@ -9,11 +9,13 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
+from .destinations import Destinations
 from .follow import ServerEventFollower
 from .handlers import route_table
 from .kernels import KernelProvider
 from .manager import RunManager
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES
+from .paired import paired_paths_of
 from .store import Store
 
 
@@ -128,6 +130,7 @@ class Lapd(ExtensionApp):
         kernels = KernelProvider(
             serverapp.kernel_manager, serverapp.session_manager, serverapp.kernel_spec_manager
         )
+        destinations = Destinations(serverapp, self.log, flush_interval=self.flush_interval)
         self.manager = RunManager(
             self.store,
             kernels,
@@ -138,17 +141,39 @@ class Lapd(ExtensionApp):
             on_server_restart=self.on_server_restart,
             log=self.log,
             max_output_bytes=self.max_output_bytes,
+            route=destinations,
+            reader=destinations,
         )
         self.settings["lapd_manager"] = self.manager
-        # Saves from any client (a browser tab with stale outputs included) keep the
-        # outputs of a run that is writing the same notebook.
-        serverapp.contents_manager.register_pre_save_hook(self.manager.merge_save)
+        self._hooked: list[Any] = []  # contents managers (by identity: not all hash)
+        self._keep_outputs_on_save(serverapp.contents_manager)
         ServerEventFollower(self.manager, self.log).listen(serverapp.event_logger)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(route_table(self.manager))
 
+    def _keep_outputs_on_save(self, contents_manager: Any) -> None:
+        """Saves from any client (a browser tab with stale outputs included) keep the
+        outputs of a run that is writing the same notebook, or another file of its
+        jupytext pair.
+
+        Hooked into every contents manager the server has had: jupytext's server extension
+        replaces the server's after this one has loaded (extensions load in name order),
+        and an extension loaded in between may still hold the first one.
+        """
+        if contents_manager is None or any(cm is contents_manager for cm in self._hooked):
+            return
+        contents_manager.register_pre_save_hook(self._merge_save)
+        self._hooked.append(contents_manager)
+
+    def _merge_save(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        self.manager.merge_save(model, path, **kwargs)
+        for other in paired_paths_of(kwargs.get("contents_manager"), path):
+            self.manager.merge_save(model, other, **kwargs)
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # every extension has loaded by now: this is the contents manager that saves
+        self._keep_outputs_on_save(serverapp.contents_manager)
         await self.manager.start()
         self.log.info("jupyter_lapd: runs database at %s", self.db_path)
 

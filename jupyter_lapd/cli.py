@@ -54,24 +54,80 @@ from .headless_command import HEADLESS_HELP, HEADLESS_USAGE, HeadlessCommand
 class ListCommand(LapdCommand):
     name = "jupyter lapd list"
     summary = "List active runs (queued, running), newest first; --all adds finished ones."
-    description = describe("jupyter lapd list [--all] [--json]", summary)
+    description = describe(
+        "jupyter lapd list [--all] [--all-servers] [--json]",
+        summary + " Only the server's own runs: servers that share one runs database "
+        "(c.Lapd.db_path; JupyterHub servers over the same home directory, each with its "
+        "own root directory) keep their runs apart.\n\n--all-servers lists the runs of "
+        "every server sharing the database, with a ROOT column (a 'root' field with "
+        "--json) naming the root directory of each run's server. It reads the database "
+        "itself, not the servers, so servers that are stopped, or not reachable from here, "
+        "count too; a run whose server died shows as last recorded until that server "
+        "starts again. It takes no --url or --token.\n\nWhen no server answers, list "
+        "reads the database: the runs of the server whose root holds the current "
+        "directory, or of every server if none does.",
+    )
     all = Bool(False, config=True, help="Include finished runs.")
-    flags = {**COMMON_FLAGS, **JSON_FLAG, "all": ({"ListCommand": {"all": True}}, all.help)}
+    all_servers = Bool(
+        False,
+        config=True,
+        help="Runs of every server sharing the runs database, read from it, with their root.",
+    )
+    flags = {
+        **COMMON_FLAGS,
+        **JSON_FLAG,
+        "all": ({"ListCommand": {"all": True}}, all.help),
+        "all-servers": ({"ListCommand": {"all_servers": True}}, all_servers.help),
+    }
 
     async def execute(self) -> int:
         active_only = not self.all
+        if self.all_servers:
+            given = [f"--{name}" for name in ("url", "token") if self.given(name)]
+            if given:
+                raise UsageError(
+                    f"--all-servers reads the runs database, not a server: it takes no "
+                    f"{' or '.join(given)}"
+                )
+            runs = self.every_server(active_only)
+            if runs is None:
+                return 1
+        else:
 
-        async def ask(client: ServerRuns) -> list[Run]:
-            return await client.list_runs(active_only)
+            async def ask(client: ServerRuns) -> list[Run]:
+                return await client.list_runs(active_only)
 
-        runs = await self.read(ask, lambda db: db.list_runs(active_only))
+            runs = await self.read(ask, lambda db: db.list_runs(active_only))
         if self.json:
             print(json.dumps({"runs": runs}, indent=2))
         elif not runs:
-            print("no active runs (--all shows finished ones)" if active_only else "no runs")
+            where = " on any server" if self.all_servers else ""
+            print(
+                f"no active runs{where} (--all shows finished ones)"
+                if active_only
+                else f"no runs{where}"
+            )
         else:
             print(render.runs_table(runs, render.Glyphs(sys.stdout)))
         return 0
+
+    def given(self, name: str) -> bool:
+        """Whether the command line set option ``name`` (an environment default does not)."""
+        return any(name in self.cli_config.get(cls, {}) for cls in ("LapdCommand", "ListCommand"))
+
+    def every_server(self, active_only: bool) -> list[Run] | None:
+        """The runs of every server sharing the database; None (said why) if unreadable."""
+        try:
+            database = DatabaseRuns(self.db_path)
+        except ServerUnavailable as e:
+            print_error(str(e))
+            return None
+        try:
+            if not os.path.exists(database.db_path):
+                print_error(f"the runs database {database.db_path} does not exist yet")
+            return database.list_runs(active_only)
+        finally:
+            database.close()
 
 
 class ShowCommand(LapdCommand):
@@ -85,7 +141,7 @@ class ShowCommand(LapdCommand):
         prefix = self.run_id()
 
         async def ask(client: ServerRuns) -> Run:
-            return await client.resolve(prefix)
+            return await self.resolve(client, prefix)
 
         run = await self.read(ask, lambda db: db.resolve(prefix))
         text = render.run_details(run, render.Glyphs(sys.stdout))
@@ -186,15 +242,17 @@ class LogsCommand(LapdCommand):
     async def execute(self) -> int:
         prefix = self.run_id()
         writer = render.LogWriter(sys.stdout, sys.stdout.isatty(), render.Glyphs(sys.stdout))
+        server: ServerInfo | None = None
         try:
-            client = ServerRuns(self.server())
+            server = self.server()
+            client = ServerRuns(server)
         except ServerUnavailable as e:
-            return self.from_database(prefix, writer, str(e))
+            return self.from_database(prefix, writer, str(e), server)
         try:
             try:
-                run_id = str((await client.resolve(prefix))["id"])
+                run_id = str((await self.resolve(client, prefix))["id"])
             except ServerUnavailable as e:
-                return self.from_database(prefix, writer, str(e))
+                return self.from_database(prefix, writer, str(e), server)
             if not self.follow:
                 snapshot = await client.snapshot(run_id)
                 outputs = snapshot.get("outputs") or {}
@@ -221,8 +279,10 @@ class LogsCommand(LapdCommand):
         finally:
             database.close()
 
-    def from_database(self, prefix: str, writer: render.LogWriter, reason: str) -> int:
-        database = self.database(reason)
+    def from_database(
+        self, prefix: str, writer: render.LogWriter, reason: str, server: ServerInfo | None
+    ) -> int:
+        database = self.database(reason, server)
         try:
             run = database.resolve(prefix)
             writer.snapshot(run, database.outputs(str(run["id"])))
@@ -242,7 +302,7 @@ class CancelCommand(LapdCommand):
     async def execute(self) -> int:
         client = ServerRuns(self.server())
         try:
-            run = await client.resolve(self.run_id())
+            run = await self.resolve(client, self.run_id())
             if run["status"] not in ACTIVE:
                 print(f"{render.short_id(run)} already {run['status']}")
                 return 0
@@ -263,7 +323,7 @@ class WaitCommand(LapdCommand):
     async def execute(self) -> int:
         client = ServerRuns(self.server())
         try:
-            return await self.wait_for(client, await client.resolve(self.run_id()))
+            return await self.wait_for(client, await self.resolve(client, self.run_id()))
         finally:
             client.close()
 
@@ -291,6 +351,7 @@ class JupyterLapd(JupyterApp):
 jupyter lapd run analysis.ipynb --wait    # run every code cell, wait for the end
 jupyter lapd run nb.ipynb --cells a1,b2   # run two cells in the background
 jupyter lapd list --all                   # runs, including finished ones
+jupyter lapd list --all-servers           # the runs of every server sharing the database
 jupyter lapd logs -f 3f2a                 # follow a run (any unique id prefix)
 jupyter lapd cancel 3f2a
 """
@@ -335,6 +396,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `jupyter lapd list --help | head`: main() handles it
+        raise
     except Exception as e:  # a bug: one line, the traceback with --debug
         (app.subapp or app).log.debug("jupyter lapd failed", exc_info=True)
         print_error(f"unexpected error: {type(e).__name__}: {e} (--debug shows the traceback)")

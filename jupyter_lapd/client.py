@@ -82,6 +82,13 @@ def _contains(root: str, path: str) -> bool:
         return False
 
 
+def root_holding(roots: Sequence[str], cwd: str | None = None) -> str | None:
+    """The innermost of ``roots`` that holds ``cwd`` (default: the current directory)."""
+    here = os.path.realpath(cwd or Path.cwd())
+    holding = [root for root in roots if root and _contains(os.path.realpath(root), here)]
+    return max(holding, key=lambda root: len(os.path.realpath(root)), default=None)
+
+
 def find_server(url: str = "", token: str = "", cwd: str | None = None) -> ServerInfo:
     """The server to use: ``url`` if given, else the one whose root holds ``cwd``, else the
     most recently started one. A runtime file matching ``url`` supplies token and root."""
@@ -318,12 +325,18 @@ class ServerRuns:
 
 
 class DatabaseRuns:
-    """The runs database, read directly when no server answers."""
+    """The runs database, read directly: when no server answers, and for ``--all-servers``.
 
-    def __init__(self, db_path: str) -> None:
+    Servers sharing the database (JupyterHub servers over one home directory) record each
+    run under their root directory. ``root`` scopes every read to one server's runs; with
+    ``root=None`` every server's runs are read, and each carries its ``root``.
+    """
+
+    def __init__(self, db_path: str, root: str | None = None) -> None:
         from .store import Store
 
         self.db_path = db_path
+        self.root = root
         try:
             self._store = Store(db_path) if os.path.exists(db_path) else None
         except sqlite3.Error as e:
@@ -333,25 +346,32 @@ class DatabaseRuns:
         if self._store is not None:
             self._store.close()
 
+    def roots(self) -> list[str]:
+        """The roots of every server (or headless folder) with runs in the database."""
+        return self._store.roots() if self._store is not None else []
+
+    def _shape(self, root: str, run: Run) -> Run:
+        return run if self.root is not None else {**run, "root": root}
+
     def list_runs(self, active_only: bool) -> list[Run]:
         if self._store is None:
             return []
-        runs = self._store.list_runs(statuses=list(ACTIVE) if active_only else None)
-        return [run.to_dict(with_cells=False) for run in runs]
+        runs = self._store.list_rooted_runs(
+            statuses=list(ACTIVE) if active_only else None, root=self.root
+        )
+        return [self._shape(root, run.to_dict(with_cells=False)) for root, run in runs]
 
     def resolve(self, prefix: str) -> Run:
         if self._store is None:
             raise ApiError(404, f"No such run: {prefix}")
-        record = self._store.get_run(prefix)
-        if record is None:
-            match = match_prefix(prefix, self.list_runs(active_only=False))
-            record = self._store.get_run(str(match["id"]))
+        match = match_prefix(prefix, self.list_runs(active_only=False))
+        record = self._store.get_run(str(match["id"]), self.root)
         if record is None:
             raise ApiError(404, f"No such run: {prefix}")
-        return record.to_dict(with_cells=True)
+        return self._shape(str(match.get("root", "")), record.to_dict(with_cells=True))
 
     def has_run(self, run_id: str) -> bool:
-        return self._store is not None and self._store.get_run(run_id) is not None
+        return self._store is not None and self._store.get_run(run_id, self.root) is not None
 
     def outputs(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
         """Each cell's outputs, rebuilt from the run's journal."""

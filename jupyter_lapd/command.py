@@ -18,12 +18,14 @@ from traitlets.config.loader import ConfigFileNotFound
 from . import render
 from ._version import __version__
 from .client import (
+    ApiError,
     DatabaseRuns,
     Run,
     ServerInfo,
     ServerRuns,
     ServerUnavailable,
     find_server,
+    root_holding,
 )
 
 T = TypeVar("T")
@@ -163,31 +165,78 @@ class LapdCommand(JupyterApp):
         except ValueError as e:
             raise UsageError(str(e)) from None
 
-    def database(self, reason: str) -> DatabaseRuns:
+    def database(self, reason: str, server: ServerInfo | None = None) -> DatabaseRuns:
+        """The runs database, read because no server answers (``reason``): the runs of
+        ``server`` when its root is known, else of the server whose root holds the current
+        directory, else of every server sharing the database."""
         try:
             database = DatabaseRuns(self.db_path)
         except ServerUnavailable as e:
             raise ServerUnavailable(f"{reason}; {e}") from None
-        missing = "" if os.path.exists(database.db_path) else " (it does not exist yet)"
-        print_error(f"{reason}; reading the runs database {database.db_path}{missing}")
+        if not os.path.exists(database.db_path):
+            missing = " (it does not exist yet)"
+            print_error(f"{reason}; reading the runs database {database.db_path}{missing}")
+            return database
+        root = server.root_dir if server is not None and server.root_dir else None
+        database.root = root or root_holding(database.roots())
+        scope = (
+            f"runs of the server over {database.root}"
+            if database.root is not None
+            else "runs of every server sharing it (no server's root holds this directory)"
+        )
+        print_error(f"{reason}; reading the runs database {database.db_path}: {scope}")
         return database
 
     async def read(
         self, ask: Callable[[ServerRuns], Awaitable[T]], look_up: Callable[[DatabaseRuns], T]
     ) -> T:
         """Ask the server; when none answers, say so and read the database instead."""
+        server: ServerInfo | None = None
         try:
-            client = ServerRuns(self.server())
+            server = self.server()
+            client = ServerRuns(server)
             try:
                 return await ask(client)
             finally:
                 client.close()
         except ServerUnavailable as e:
-            database = self.database(str(e))
+            database = self.database(str(e), server)
             try:
                 return look_up(database)
             finally:
                 database.close()
+
+    async def resolve(self, client: ServerRuns, prefix: str) -> Run:
+        """The server's run named by an id or unique prefix. A run the server does not
+        know may be another server's (one sharing the database): the error then says so."""
+        try:
+            return await client.resolve(prefix)
+        except ApiError as e:
+            hint = self.elsewhere(prefix, client.server) if e.status == 404 else None
+            if hint is None:
+                raise
+            raise ApiError(e.status, f"{e.message} on this server ({hint})") from None
+
+    def elsewhere(self, prefix: str, server: ServerInfo) -> str | None:
+        """Where a run the server answered 404 for lives, from the local database, if it
+        is a run of a server over another root."""
+        try:
+            if not os.path.exists(self.db_path):
+                return None
+            database = DatabaseRuns(self.db_path)
+            try:
+                found = [r for r in database.list_runs(False) if str(r["id"]).startswith(prefix)]
+            finally:
+                database.close()
+        except Exception:  # only a hint: never the reason a command fails
+            return None
+        if len(found) != 1 or found[0]["root"] == (server.root_dir or ""):
+            return None
+        run = found[0]
+        return (
+            f"{render.short_id(run)} is a run of the server over {run['root']}: run the command"
+            " in that folder, or see jupyter lapd list --all-servers"
+        )
 
     def run_id(self) -> str:
         prefix = self.extra_args[0].strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from http.client import responses
 from typing import Any, TypeVar
 
 from jupyter_core.utils import ensure_async
@@ -134,6 +135,16 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket upgrade."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A refused upgrade answers like the REST handlers: JSON ``{"message"}`` (an
+        unknown run, or another server's, is ``404 No such run: <id>``), not an HTML page."""
+        self.set_header("Content-Type", "application/json")
+        error = (kwargs.get("exc_info") or (None, None))[1]
+        message = responses.get(status_code, "Unknown HTTP Error")
+        if isinstance(error, web.HTTPError):
+            message = error.log_message or message
+        self.finish(json.dumps({"message": message}))
 
     async def pre_get(self, run_id: str) -> None:
         allowed = await ensure_async(

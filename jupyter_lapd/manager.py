@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from . import notebooks
+from . import notebooks, owners
 from .events import EventHub
 from .kernels import KernelProvider
 from .models import (
@@ -29,7 +29,7 @@ from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .recovery import interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
-from .writer import write_notebook
+from .writer import Route, write_notebook
 
 T = TypeVar("T")
 
@@ -53,8 +53,14 @@ class RunManager:
         on_server_restart: str = "mark_interrupted",
         log: logging.Logger | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+        route: Route | None = None,
+        reader: notebooks.NotebookReader | None = None,
     ) -> None:
         self.store = store
+        # where each write of a run goes when not straight to the file, and what reads a
+        # notebook the contents manager must read (destinations.py)
+        self.route = route
+        self.reader = reader
         self.kernels = kernels
         self.root_dir = root_dir
         self.flush_interval = flush_interval
@@ -76,7 +82,12 @@ class RunManager:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover from the previous server process, then start journaling."""
+        """Recover from the previous server process, then start journaling.
+
+        Only this server's own runs (those recorded under its root) are recovered and
+        pruned: servers sharing the database (JupyterHub servers over one home directory)
+        never touch each other's runs.
+        """
         self.hub.start()
         stale = await self.db_call(
             self.store.list_runs,
@@ -85,13 +96,18 @@ class RunManager:
             self.root_dir,
         )
         for record in stale:
+            owner = await self.db_call(self.store.get_owner, record.id)
+            if owner is not None and owners.is_alive(owner):
+                # a headless run (`jupyter lapd run --headless`) that another process
+                # still drives, recorded in this database under this folder: not ours
+                continue
             await self.db_call(interrupt_stale_run, self.store, record, self.root_dir, self.log)
             self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
             if self.on_server_restart == "rerun":
                 await self._rerun(record)
         if self.history_days > 0:
             cutoff = utcnow() - timedelta(days=self.history_days)
-            await self.db_call(self.store.delete_finished_before, cutoff)
+            await self.db_call(self.store.delete_finished_before, cutoff, self.root_dir)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Server shutdown: queued runs are cancelled, running ones end ``interrupted``
@@ -152,16 +168,22 @@ class RunManager:
         if not isinstance(allow_errors, bool):
             raise InvalidRunRequest("'allow_errors' must be true or false")
         api_path, os_path = notebooks.resolve_path(self.root_dir, path)
-        nb = await asyncio.to_thread(notebooks.load_notebook, api_path, os_path)
-        busy = self._active_on(api_path)
-        if busy is not None:
-            raise RunConflict(f"Run {busy.record.id} is already active on {api_path}")
-        needs_ids = notebooks.ensure_cell_ids(nb)
+        # a paired or text notebook is read through jupytext's contents manager
+        loaded = await notebooks.open_notebook(api_path, os_path, self.reader)
+        nb = loaded.nb
+        for same in (api_path, *loaded.aliases):  # the files of a pair are one notebook
+            busy = self._active_on(same)
+            if busy is not None:
+                raise RunConflict(f"Run {busy.record.id} is already active on {same}")
+        needs_ids = notebooks.ensure_cell_ids(nb) or loaded.unsaved_ids
         cell_ids = notebooks.select_cells(nb, cells)
         name = kernel_name or notebooks.kernel_name_of(nb)
         await self.kernels.check_kernel_name(name)
         if needs_ids:
-            await asyncio.to_thread(write_notebook, os_path, nb)
+            if loaded.save is not None:
+                await loaded.save(nb)
+            else:
+                await asyncio.to_thread(write_notebook, os_path, nb)
         record = RunRecord(
             path=api_path,
             cells=[CellRecord(id=c) for c in cell_ids],
@@ -180,6 +202,7 @@ class RunManager:
             self.flush_interval,
             log=self.log,
             max_output_bytes=self.max_output_bytes,
+            route=self.route,
         )
         self._active[record.id] = run
         self.hub.open(record.id)
@@ -193,7 +216,8 @@ class RunManager:
         active = self._active.get(run_id)
         if active is not None:
             return active.record
-        record: RunRecord | None = await self.db_call(self.store.get_run, run_id)
+        # another server's run (same database, other root) is as unknown as a made-up id
+        record: RunRecord | None = await self.db_call(self.store.get_run, run_id, self.root_dir)
         if record is None:
             raise RunNotFound(f"No such run: {run_id}")
         return record

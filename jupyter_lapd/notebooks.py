@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from nbformat import NotebookNode
 
@@ -48,6 +51,38 @@ def load_notebook(api_path: str, os_path: str) -> NotebookNode:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InvalidRunRequest(f"{api_path} is not a valid notebook: {message}") from None
     return nb
+
+
+@dataclass
+class LoadedNotebook:
+    """A run's notebook as read, and how to put it back if its cells need ids on disk."""
+
+    nb: NotebookNode
+    #: saves the notebook (through the contents manager); None: written straight to the file
+    save: Callable[[NotebookNode], Awaitable[None]] | None = None
+    #: the other API paths of the same notebook (the files of a jupytext pair)
+    aliases: list[str] = field(default_factory=list)
+    #: some code cells have ids that are not on disk yet (a text notebook's new cells)
+    unsaved_ids: bool = False
+
+
+class NotebookReader(Protocol):
+    """Reads a notebook that the server's contents manager must read (jupytext)."""
+
+    async def open_notebook(self, api_path: str, os_path: str) -> LoadedNotebook | None:
+        """The notebook, or None when it is an ordinary .ipynb to read from disk."""
+        ...
+
+
+async def open_notebook(
+    api_path: str, os_path: str, reader: NotebookReader | None = None
+) -> LoadedNotebook:
+    """Read a run's notebook: through ``reader`` when it takes it, else from disk."""
+    if reader is not None:
+        loaded = await reader.open_notebook(api_path, os_path)
+        if loaded is not None:
+            return loaded
+    return LoadedNotebook(await asyncio.to_thread(load_notebook, api_path, os_path))
 
 
 def ensure_cell_ids(nb: NotebookNode) -> bool:

@@ -126,6 +126,7 @@ class _Cell:
         "execution",
         "execution_count",
         "outputs",
+        "running",
         "version",
     )
 
@@ -135,6 +136,7 @@ class _Cell:
         self.display_ids: set[str] = set()
         self.execution_count: int | None = None
         self.execution: dict[str, Any] = {}
+        self.running = False  # between its cell_start and its cell_end
         self.version = 0
 
 
@@ -202,8 +204,10 @@ class OutputModel:
             cell = self._clear(cell_id)
             cell.execution_count = None
             cell.execution = {}
+            cell.running = True
         elif kind == "cell_end":
             cell = self._cell(cell_id)
+            cell.running = False
             cell.execution_count = event.get("execution_count")
             execution = event.get("execution")
             cell.execution = dict(execution) if isinstance(execution, Mapping) else {}
@@ -225,6 +229,11 @@ class OutputModel:
         """A copy of the cell's ``metadata.execution`` timings, as nbclient records them."""
         cell = self._cells.get(cell_id)
         return {} if cell is None else dict(cell.execution)
+
+    def running(self, cell_id: str) -> bool:
+        """Whether the cell has started and not yet ended."""
+        cell = self._cells.get(cell_id)
+        return cell is not None and cell.running
 
     def cell_ids(self) -> list[str]:
         """Cells that have had any event, in the order they were first seen."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -86,8 +87,19 @@ def _shorten(path: str, width: int = 48) -> str:
     return path if len(path) <= width else "..." + path[-(width - 3) :]
 
 
+def home_relative(path: str) -> str:
+    """``path`` with the home directory shown as ``~``."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (path == home or path.startswith(home.rstrip("/") + "/")):
+        return "~" + path[len(home.rstrip("/")) :]
+    return path
+
+
 def runs_table(runs: Sequence[Run], glyphs: Glyphs) -> str:
+    """The runs as a table; runs of several servers (``list --all-servers``) carry a
+    ``root`` each, shown in a last column."""
     now = datetime.now(timezone.utc)
+    with_root = any("root" in run for run in runs)
     rows = [
         [
             short_id(run),
@@ -97,9 +109,11 @@ def runs_table(runs: Sequence[Run], glyphs: Glyphs) -> str:
             elapsed(run, now),
             local_time(run.get("started") or run.get("created")),
         ]
+        + ([home_relative(str(run.get("root") or "-"))] if with_root else [])
         for run in runs
     ]
-    return _table(["ID", "NOTEBOOK", "STATUS", "PROGRESS", "ELAPSED", "STARTED"], rows)
+    header = ["ID", "NOTEBOOK", "STATUS", "PROGRESS", "ELAPSED", "STARTED"]
+    return _table(header + (["ROOT"] if with_root else []), rows)
 
 
 def run_details(run: Run, glyphs: Glyphs) -> str:

@@ -21,6 +21,7 @@ from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel, events_from_message
 from .writer import (
     CellState,
     NotebookWriter,
+    Route,
     WriteResult,
     cell_states,
     note_output,
@@ -53,6 +54,7 @@ class ActiveRun:
         log: logging.Logger | None = None,
         cell_timeout: int | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+        route: Route | None = None,
     ) -> None:
         self.record = record
         self.os_path = os_path
@@ -66,7 +68,13 @@ class ActiveRun:
         # bounded: a cell printing a gigabyte costs neither memory nor an unopenable file
         self.model = OutputModel(max_output_bytes, run_id=record.id)
         self.writer = NotebookWriter(
-            os_path, self._snapshot, self._on_written, flush_interval=flush_interval, log=log
+            os_path,
+            self._snapshot,
+            self._on_written,
+            flush_interval=flush_interval,
+            log=log,
+            # asked before each write, with the notebook's current path (it may be renamed)
+            route=(lambda: route(self.record.path)) if route is not None else None,
         )
         self._lease: KernelLease | None = None
         self._deleted: set[str] = set()
@@ -109,8 +117,10 @@ class ActiveRun:
         self.last_flush = {
             "upto": upto,
             "last_modified": result.last_modified,
-            "hash": result.hash,
+            "hash": result.hash or None,
         }
+        if result.destination != "file":
+            self.last_flush["destination"] = result.destination
         self._emit({"type": ev.FLUSHED, **self.last_flush})
 
     def merge_into(self, content: dict[str, Any]) -> None:

@@ -100,10 +100,22 @@ class Store:
                 (run.id, run.path, run.status.value, isoformat(run.created), root, record),
             )
 
-    def get_run(self, run_id: str) -> RunRecord | None:
+    def get_run(self, run_id: str, root: str | None = None) -> RunRecord | None:
+        """The run with this id; with ``root``, only if it belongs to the server over that
+        root (servers sharing the database never see each other's runs)."""
+        query, params = "SELECT record FROM runs WHERE id = ?", [run_id]
+        if root is not None:
+            query += " AND root = ?"
+            params.append(root)
         with self._lock:
-            row = self._conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = self._conn.execute(query, params).fetchone()
         return RunRecord.from_dict(json.loads(row[0])) if row else None
+
+    def roots(self) -> list[str]:
+        """Every root that has runs in the database (the servers sharing it)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT root FROM runs ORDER BY root").fetchall()
+        return [str(row[0]) for row in rows]
 
     def list_runs(
         self,
@@ -113,7 +125,17 @@ class Store:
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered by notebook path, status values and server root."""
-        query = "SELECT record FROM runs"
+        return [record for _, record in self.list_rooted_runs(path, statuses, root, limit)]
+
+    def list_rooted_runs(
+        self,
+        path: str | None = None,
+        statuses: Sequence[str] | None = None,
+        root: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, RunRecord]]:
+        """As ``list_runs``, each run with the root of the server it belongs to."""
+        query = "SELECT root, record FROM runs"
         clauses: list[str] = []
         params: list[Any] = []
         if path is not None:
@@ -133,20 +155,18 @@ class Store:
             params.append(limit)
         with self._lock:
             rows = self._conn.execute(query, params).fetchall()
-        return [RunRecord.from_dict(json.loads(row[0])) for row in rows]
+        return [(str(row[0]), RunRecord.from_dict(json.loads(row[1]))) for row in rows]
 
-    def delete_finished_before(self, cutoff: datetime) -> int:
-        """Forget finished runs created before ``cutoff`` and their journals."""
-        stamp = isoformat(cutoff)
-        active = ("queued", "running")
+    def delete_finished_before(self, cutoff: datetime, root: str | None = None) -> int:
+        """Forget finished runs created before ``cutoff`` and their journals; with ``root``,
+        only those of the server over that root (each server prunes its own history)."""
+        query = "SELECT id FROM runs WHERE created < ? AND status NOT IN (?, ?)"
+        params: list[Any] = [isoformat(cutoff), "queued", "running"]
+        if root is not None:
+            query += " AND root = ?"
+            params.append(root)
         with self._lock, self._conn:
-            ids = [
-                row[0]
-                for row in self._conn.execute(
-                    "SELECT id FROM runs WHERE created < ? AND status NOT IN (?, ?)",
-                    (stamp, *active),
-                )
-            ]
+            ids = [row[0] for row in self._conn.execute(query, params)]
             for run_id in ids:
                 self._conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM run_owners WHERE run_id = ?", (run_id,))
@@ -156,7 +176,18 @@ class Store:
     # -- journal ----------------------------------------------------------------------
 
     def append_events(self, run_id: str, events: Iterable[dict[str, Any]]) -> None:
-        rows = [(run_id, e["seq"], e["type"], json.dumps(e)) for e in events]
+        self.append_serialized(run_id, [(e["seq"], e["type"], json.dumps(e)) for e in events])
+
+    def append_serialized(self, run_id: str, events: Iterable[tuple[int, str, str]]) -> None:
+        """Journal events already serialised, as ``(seq, type, json)``.
+
+        The EventHub serialises each event as it publishes it, on the event loop: done
+        here, in the database thread, serialising a burst of big outputs would hold the
+        GIL for long stretches, and the event loop, woken by each iopub message, would
+        wait for it every time (the GIL's 5 ms switch interval), reading the kernel's
+        output so slowly that ZeroMQ drops it.
+        """
+        rows = [(run_id, seq, kind, text) for seq, kind, text in events]
         if not rows:
             return
         with self._lock, self._conn:

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import nbformat
 
@@ -29,8 +29,10 @@ from .outputs import OutputModel
 __all__ = [
     "NBFORMAT_VERSION",
     "CellState",
+    "Destination",
     "FileImage",
     "NotebookWriter",
+    "Route",
     "WriteResult",
     "cell_states",
     "merge_cells",
@@ -54,6 +56,7 @@ class CellState:
     execution_count: int | None
     execution: dict[str, Any]
     version: int | None = None
+    running: bool = False  # the kernel is executing it (a shared document shows it so)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class WriteResult:
     seconds: float
     size: int
     read_seconds: float = 0.0  # of ``seconds``, re-reading the file (after someone else's save)
+    destination: str = "file"  # or where a Destination put it ("shared_document", "contents")
 
 
 def cell_states(model: OutputModel) -> dict[str, CellState]:
@@ -75,6 +79,7 @@ def cell_states(model: OutputModel) -> dict[str, CellState]:
             execution_count=model.execution_count(cell_id),
             execution=model.execution_metadata(cell_id),
             version=model.version(cell_id),
+            running=model.running(cell_id),
         )
         for cell_id in model.cell_ids()
     }
@@ -221,6 +226,26 @@ Snapshot = Callable[[], tuple[int, dict[str, CellState]]]
 OnWritten = Callable[[int, WriteResult], None]
 
 
+class Destination(Protocol):
+    """Somewhere a write must go instead of straight to the file.
+
+    The notebook is sometimes owned by another layer of the server: a collaborative room
+    whose shared document saves the file itself, or a contents manager that keeps a paired
+    text file in step. The writer asks its route before every write (see destinations.py).
+    """
+
+    #: how stale this destination may get, in seconds, before the writer updates it
+    interval: float
+    #: identifies what is written to (None: nothing kept); while it stays the same, the
+    #: writer passes only the cells that changed since its last write there
+    key: object | None
+
+    async def write(self, cells: dict[str, CellState]) -> WriteResult: ...
+
+
+Route = Callable[[str], Awaitable["Destination | None"]]  # given the notebook's API path
+
+
 class NotebookWriter:
     """Keeps one notebook file in step with a run, never more often than the file can bear.
 
@@ -241,8 +266,13 @@ class NotebookWriter:
         flush_interval: float = 1.0,
         cost_factor: float = 20.0,
         log: logging.Logger | None = None,
+        route: Callable[[], Awaitable[Destination | None]] | None = None,
     ) -> None:
         self.os_path = os_path
+        self._route = route
+        self._destination_interval: float | None = None  # set while a Destination has it
+        self._destination_key: object | None = None
+        self._sent: dict[str, int | None] = {}  # cell versions the destination holds
         self._snapshot = snapshot
         self._on_written = on_written
         self.flush_interval = flush_interval
@@ -270,6 +300,8 @@ class NotebookWriter:
 
     @property
     def interval(self) -> float:
+        if self._destination_interval is not None:
+            return max(self._destination_interval, self.cost_factor * self._last_cost)
         return max(self.flush_interval, self.cost_factor * self._last_cost)
 
     def start(self) -> None:
@@ -300,7 +332,17 @@ class NotebookWriter:
         upto, cells = self._snapshot()
         self._dirty = self._urgent = False
         try:
-            result = await asyncio.to_thread(write_cells, self.os_path, cells, self._image)
+            destination = await self._route() if self._route is not None else None
+            if destination is None:
+                self._destination_interval = self._destination_key = None
+                result = await asyncio.to_thread(write_cells, self.os_path, cells, self._image)
+            else:
+                self._destination_interval = destination.interval
+                self._image = FileImage()  # someone else writes the file meanwhile
+                changed = self._changed_for(destination, cells)
+                result = await destination.write(changed)
+                if destination.key is not None:
+                    self._sent.update((cid, state.version) for cid, state in changed.items())
         except Exception as e:
             self.error = e
             self._image = FileImage()  # whatever happened, read the file afresh next time
@@ -314,6 +356,19 @@ class NotebookWriter:
         self.bytes_written += result.size
         self._on_written(upto, result)
         return result
+
+    def _changed_for(
+        self, destination: Destination, cells: dict[str, CellState]
+    ) -> dict[str, CellState]:
+        key = destination.key
+        if key is None or key != self._destination_key:
+            self._destination_key, self._sent = key, {}
+        changed = {
+            cell_id: state
+            for cell_id, state in cells.items()
+            if state.version is None or self._sent.get(cell_id) != state.version
+        }
+        return changed
 
     def _due(self) -> float:
         # land the write before the oldest unwritten change is `interval` old

@@ -116,8 +116,17 @@ export interface IFlushState {
   upto: number;
   /** ISO 8601 UTC, as the contents API reports it. */
   last_modified: string;
-  /** sha256 of the file, as the contents API reports it. */
-  hash: string;
+  /**
+   * sha256 of the file, as the contents API reports it; null when the server did not
+   * write the file itself (`destination`).
+   */
+  hash: string | null;
+  /**
+   * Where the server put the events: absent or `file` for the file on disk;
+   * `shared_document` for the collaborative document of a room that has the notebook
+   * open (the room saves the file).
+   */
+  destination?: string;
 }
 
 /**

@@ -33,17 +33,35 @@ import {
  * applying events leaves a clean model clean; once anything else (the user) changes
  * the model, it stays dirty until saved or reverted.
  *
+ * In a collaborative notebook (`shared`), the server puts the run's outputs, execution
+ * counts and running state into the shared document itself, and the collaboration room
+ * saves them: every connected page receives them through the document. Applying the
+ * events here as well would show every output twice, so a shared view only follows the
+ * run's state (its status, which cells are queued, running or done) and leaves the
+ * model, and its dirty flag, alone.
+ *
  * This class touches models only, never the DOM or the network.
  */
 export class NotebookRunModel implements IDisposable {
   constructor(options: NotebookRunModel.IOptions) {
     this._model = options.model;
     this._run = options.run;
+    this._shared = options.shared ?? false;
     // Unsaved changes made before the run was attached are the user's.
     this._foreign = this._model.dirty;
-    this._model.contentChanged.connect(this._onContentChanged, this);
-    this._model.stateChanged.connect(this._onStateChanged, this);
-    this._model.cells.changed.connect(this._onCellsChanged, this);
+    if (!this._shared) {
+      this._model.contentChanged.connect(this._onContentChanged, this);
+      this._model.stateChanged.connect(this._onStateChanged, this);
+      this._model.cells.changed.connect(this._onCellsChanged, this);
+    }
+  }
+
+  /**
+   * Whether the model is a shared document that the server updates itself: the events
+   * then change the run's state only, never the model.
+   */
+  get shared(): boolean {
+    return this._shared;
   }
 
   /**
@@ -98,8 +116,10 @@ export class NotebookRunModel implements IDisposable {
   }
 
   /**
-   * Emitted when the server has written the file: the document's view of the file
-   * (its hash and modification time) should follow.
+   * Emitted when the server has written the run's outputs: the document's view of the
+   * file (its hash and modification time) should follow. When the server put them into
+   * a collaborative shared document instead (`destination` is `shared_document`), the
+   * room saves the file and `hash` is null: there is nothing for the document to take.
    */
   get flushed(): ISignal<this, IFlushState> {
     return this._flushed;
@@ -187,9 +207,11 @@ export class NotebookRunModel implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    this._model.contentChanged.disconnect(this._onContentChanged, this);
-    this._model.stateChanged.disconnect(this._onStateChanged, this);
-    this._model.cells.changed.disconnect(this._onCellsChanged, this);
+    if (!this._shared) {
+      this._model.contentChanged.disconnect(this._onContentChanged, this);
+      this._model.stateChanged.disconnect(this._onStateChanged, this);
+      this._model.cells.changed.disconnect(this._onCellsChanged, this);
+    }
     this._displays.clear();
     Signal.clearData(this);
   }
@@ -400,9 +422,13 @@ export class NotebookRunModel implements IDisposable {
   }
 
   /**
-   * Run `change` as the run's own change to the model.
+   * Run `change` as the run's own change to the model; in a shared document, where the
+   * server makes the change itself, do nothing.
    */
   private _change(change: () => void): void {
+    if (this._shared) {
+      return;
+    }
     this._applying += 1;
     try {
       change();
@@ -475,6 +501,7 @@ export class NotebookRunModel implements IDisposable {
   }
 
   private _model: INotebookModel;
+  private _shared: boolean;
   private _run: IRun;
   private _lastSeq: number | null = null;
   private _needsSnapshot = true;
@@ -500,6 +527,12 @@ export namespace NotebookRunModel {
     model: INotebookModel;
     /** The run, as the server listed it; the first snapshot brings its cells. */
     run: IRun;
+    /**
+     * Whether the model is a collaborative shared document (`model.collaborative`),
+     * which the server updates with the run's outputs itself: then only the run's
+     * state is followed, and the model is never changed. Default: false.
+     */
+    shared?: boolean;
   }
 }
 

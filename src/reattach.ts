@@ -104,15 +104,11 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       this._detach(context);
     }
     const model = context.model as INotebookModel;
-    if (model.collaborative) {
-      // The collaborative server loads the file's changes into the shared document
-      // itself; applying the events here as well would show every output twice.
-      console.info(
-        `jupyter_lapd: ${context.path} is collaborative; its outputs arrive through the shared document`
-      );
-      return;
-    }
-    const view = new NotebookRunModel({ model, run });
+    // In a collaborative notebook the server puts the run's outputs into the shared
+    // document, which every page receives and the room saves: this page follows the
+    // run's state only (queued cells, status, cancel), and never the file's hash.
+    const shared = isCollaborative(context);
+    const view = new NotebookRunModel({ model, run, shared });
     const socket = new RunEventSocket({
       serverSettings: this._serverSettings,
       runId: run.id,
@@ -126,6 +122,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
         const applied = view.apply(event);
         if (
           applied &&
+          !shared &&
           event.type === 'snapshot' &&
           event.replay_from === undefined &&
           !event.flushed
@@ -137,7 +134,10 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
     });
     view.flushed.connect((_, flush) => {
       this._flushes.set(view, (this._flushes.get(view) ?? 0) + 1);
-      adoptServerWrite(context, flush);
+      // Without a hash the server did not write the file (the room saves it).
+      if (!shared && flush.hash) {
+        adoptServerWrite(context, flush);
+      }
     });
     view.resyncRequested.connect(() => socket.reconnect());
     view.stateChanged.connect(() => this._onRunChanged(context));
@@ -150,7 +150,11 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
         model.cells.changed.disconnect(onCellsChanged);
       }
     });
-    console.info(`jupyter_lapd: ${context.path} follows run ${run.id}`);
+    console.info(
+      shared
+        ? `jupyter_lapd: ${context.path} follows run ${run.id}; its outputs arrive through the shared document`
+        : `jupyter_lapd: ${context.path} follows run ${run.id}`
+    );
     this._changed.emit(context);
   }
 
@@ -387,6 +391,19 @@ function markQueued(cell: Cell, queued: boolean, label: string): void {
   }
 }
 
+/**
+ * Whether a document is a collaborative shared document (jupyter-collaboration's
+ * docprovider supplies its model, and a room on the server saves it).
+ *
+ * jupyter-collaboration is optional: without it, or with RTC disabled (its page config
+ * `disableRTC`), models are not collaborative and the page applies the run's events.
+ */
+export function isCollaborative(context: DocumentRegistry.Context): boolean {
+  return (
+    (context.model as Partial<INotebookModel> | null)?.collaborative === true
+  );
+}
+
 let warnedNoUpdate = false;
 
 /**
@@ -407,12 +424,21 @@ let warnedNoUpdate = false;
  * If a later JupyterLab renames it, this does nothing: the user may then see the
  * dialog, and whichever button they press, the server keeps the run's outputs.
  *
+ * Collaborative documents never take it: their room saves the file and reports its
+ * hash to the context itself; nor do writes without a hash (the server then put the
+ * outputs into a room's shared document, not into the file).
+ *
  * @returns whether the context took the new hash.
  */
 export function adoptServerWrite(
   context: DocumentRegistry.Context,
   flush: Pick<IFlushState, 'last_modified' | 'hash'>
 ): boolean {
+  if (!flush.hash || isCollaborative(context)) {
+    // The server wrote no file (a room saves the shared document), or the document is
+    // collaborative: its room reports the file's hash after each of its saves.
+    return false;
+  }
   const current = context.contentsModel;
   const update = (context as unknown as { _updateContentsModel?: unknown })
     ._updateContentsModel;

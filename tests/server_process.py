@@ -17,6 +17,15 @@ REPO = Path(__file__).resolve().parent.parent
 TOKEN = "secret-for-the-test"
 
 
+# Installed for their own tests (test_collaboration, test_jupytext), enabled in the venv's
+# config; a plain server here measures and tests jupyter_lapd alone.
+OPTIONAL_OFF = {
+    "jupyter_server_ydoc": False,
+    "jupyter_server_fileid": False,
+    "jupyterlab_jupytext": False,
+}
+
+
 class ServerProcess:
     """One server process over ``root`` with its own runtime, config and data folders.
 
@@ -30,7 +39,7 @@ class ServerProcess:
         for folder in (root, self.runtime, self.config, home / "data"):
             folder.mkdir(parents=True, exist_ok=True)
         config = {
-            "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True}},
+            "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True, **OPTIONAL_OFF}},
             "Lapd": {"db_path": str(home / "runs.db"), **lapd_config},
         }
         (self.config / "jupyter_server_config.json").write_text(json.dumps(config))

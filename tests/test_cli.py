@@ -290,6 +290,8 @@ async def test_usage_errors_exit_2(lapd_cli, lapd_notebook):
         (("list", "--bogus"), "unknown option --bogus"),
         (("list", "--all=yes"), "option --all takes no value"),
         (("list", "extra"), "takes no argument"),
+        (("list", "--all-servers"), "--all-servers reads the runs database, not a server"),
+        (("list", "--all-servers=yes"), "option --all-servers takes no value"),
         (("show",), "takes ID"),
         (("frobnicate",), "unknown subcommand 'frobnicate'"),
         (("run", "nb.ipynb", "--kernel", "nope"), "--kernel must be 'session' or 'new'"),

@@ -14,8 +14,9 @@ module.exports = {
   // Two cores run the server, a kernel and Chromium: be patient.
   timeout: 180 * 1000,
   expect: { timeout: 30 * 1000 },
-  // Jupyter Notebook 7 specs run against their own server: playwright.notebook.config.js.
-  testIgnore: '**/notebook7.spec.ts',
+  // Jupyter Notebook 7 specs run against their own server (playwright.notebook.config.js),
+  // and so do the real-time collaboration specs (playwright.collab.config.js).
+  testIgnore: ['**/notebook7.spec.ts', '**/collab.spec.ts'],
   workers: 1,
   retries: 0,
   // Never serve the HTML report and wait: `make test` must end on failure too.

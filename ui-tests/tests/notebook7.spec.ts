@@ -111,6 +111,16 @@ test.describe('notebook view', () => {
     ]);
     await page.goto(`notebooks/${notebook}`);
     await expect(page.locator('.jp-NotebookPanel')).toBeVisible();
+    // The plain notebook, even with jupyter-collaboration installed (RTC off).
+    await expect
+      .poll(() =>
+        page.evaluate(
+          () =>
+            (window as any).jupyterapp.shell.currentWidget?.context?.model
+              ?.collaborative ?? null
+        )
+      )
+      .toBe(false);
 
     const run = await startRun(request, notebook);
     await execute(page, 'lapd:open-runs-panel');

@@ -1,0 +1,241 @@
+"""Runs writing into a collaborative room's shared notebook (jupyter-collaboration).
+
+While a room has a notebook open, the room's shared document (a YNotebook) is what every
+collaborator sees and what the room saves; it polls the file and takes any write it did
+not make for an out-of-band change, reloading the document from disk. So while the room
+exists, a run puts its outputs into the shared document, in place and incrementally (a
+stream grows by appending to its text), and leaves the file to the room: every connected
+client sees the outputs live, and collaborators' edits are never overwritten by a file
+the run wrote. When no room is open the run writes the file as usual, and a client that
+opens the notebook mid-run loads that file and joins the room the run then writes into.
+
+The room saves a document once it has been quiet for ``document_save_delay``; a cell that
+prints steadily never lets it be quiet. So the run also has the room's own file loader
+save the shared document at least every ``flush_interval`` while it writes into it: that
+save is the room's (its loader records the new modification time, so nothing looks
+out-of-band), and the file on disk stays as fresh as without collaboration.
+
+jupyter-collaboration stays optional: everything is looked up at run time in the server's
+settings, where its extension publishes itself as ``jupyter_server_ydoc``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from .writer import CellState, WriteResult
+
+__all__ = ["SharedDocuments", "SharedNotebook", "apply_cells"]
+
+SHARED_DOCUMENT = "shared_document"
+
+# How stale the shared document may get: collaborators watch it live, so well under the
+# file's interval; each update is a small incremental change, not a rewrite.
+SHARED_INTERVAL = 0.1
+
+
+class SharedDocuments:
+    """Finds the collaborative room of a notebook, if jupyter-collaboration runs one."""
+
+    def __init__(
+        self, serverapp: Any, log: logging.Logger | None = None, save_interval: float = 1.0
+    ) -> None:
+        self._serverapp = serverapp
+        self._log = log or logging.getLogger(__name__)
+        self.save_interval = save_interval
+        self._saved: dict[str, tuple[float, float]] = {}  # path: (when, cost) of last save
+
+    def _extension(self) -> Any:
+        web_app = getattr(self._serverapp, "web_app", None)
+        settings = getattr(web_app, "settings", None) or {}
+        return settings.get("jupyter_server_ydoc")
+
+    async def document(self, api_path: str) -> Any:
+        """The live shared notebook of ``api_path`` while a room has it open, else None."""
+        ext = self._extension()
+        if ext is None:
+            return None
+        server = getattr(ext, "ywebsocket_server", None)
+        if server is not None and not getattr(server, "rooms", None):
+            return None  # no room at all: skip the file-id lookup on every write
+        try:
+            doc = await ext.get_document(
+                path=api_path, content_type="notebook", file_format="json", copy=False
+            )
+        except Exception as e:  # a room failing to load must not fail the run
+            self._log.warning("jupyter_lapd: no shared document for %s: %s", api_path, e)
+            return None
+        # a room still loading its content from the file has no cells yet: write the file
+        if doc is None or not len(doc.ycells):
+            return None
+        return doc
+
+    async def destination(self, api_path: str) -> SharedNotebook | None:
+        doc = await self.document(api_path)
+        if doc is None:
+            self._saved.pop(api_path, None)
+            return None
+        return SharedNotebook(doc, lambda: self._save_if_due(api_path, doc))
+
+    async def _save_if_due(self, api_path: str, doc: Any) -> None:
+        """Save the shared document through its room's file loader, if it is time."""
+        when, cost = self._saved.get(api_path, (time.monotonic(), 0.0))
+        self._saved.setdefault(api_path, (when, cost))
+        if time.monotonic() - when < max(self.save_interval, 20 * cost):
+            return
+        ext = self._extension()
+        loaders = getattr(ext, "file_loaders", None)
+        file_ids = self._serverapp.web_app.settings.get("file_id_manager")
+        started = time.monotonic()
+        try:
+            file_id = file_ids.get_id(api_path) if file_ids is not None else None
+            if loaders is None or file_id is None or file_id not in loaders:
+                return
+            content = await doc.aget()
+            await loaders[file_id].maybe_save_content(
+                {"format": "json", "type": "notebook", "content": content}
+            )
+        except Exception as e:  # out-of-band change, unwritable: the room reports those
+            self._log.info("jupyter_lapd: the room did not save %s: %r", api_path, e)
+        finally:
+            now = time.monotonic()
+            self._saved[api_path] = (now, now - started)
+
+
+class SharedNotebook:
+    """A write destination: the run's cells applied to a room's shared notebook."""
+
+    interval = SHARED_INTERVAL
+
+    def __init__(self, doc: Any, save: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.doc = doc
+        self.key = doc  # the same room's document: only changed cells need applying
+        self._save = save
+
+    async def write(self, cells: dict[str, CellState]) -> WriteResult:
+        started = time.monotonic()
+        missing, present = apply_cells(self.doc, cells)
+        if self._save is not None:
+            await self._save()
+        return WriteResult(
+            last_modified="",
+            hash="",
+            missing=missing,
+            present=present,
+            seconds=time.monotonic() - started,
+            size=0,
+            destination=SHARED_DOCUMENT,
+        )
+
+
+def apply_cells(doc: Any, cells: dict[str, CellState]) -> tuple[set[str], set[str]]:
+    """Put the run-owned fields of ``cells`` into a YNotebook, in one transaction.
+
+    Only what differs is changed, so each update sent to collaborators is small: outputs
+    equal to the document's are kept, a stream that grew gets the new text appended, and
+    only the rest is replaced. Returns the ids missing from the document (a collaborator
+    deleted the cell) and the ids of the code cells present.
+    """
+    from pycrdt import Map  # present whenever jupyter-collaboration is
+
+    ycells = doc.ycells
+    index: dict[str, Any] = {}
+    present: set[str] = set()
+    for ycell in ycells:
+        cell_id = ycell.get("id")
+        if ycell.get("cell_type") == "code" and isinstance(cell_id, str):
+            index.setdefault(cell_id, ycell)
+            present.add(cell_id)
+    missing = set()
+    with doc.ydoc.transaction():
+        for cell_id, state in cells.items():
+            ycell = index.get(cell_id)
+            if ycell is None:
+                missing.add(cell_id)
+                continue
+            _apply_outputs(ycell, state.outputs)
+            if _number(ycell.get("execution_count")) != state.execution_count:
+                ycell["execution_count"] = state.execution_count
+            wanted = "running" if state.running else "idle"
+            if ycell.get("execution_state") != wanted:
+                ycell["execution_state"] = wanted
+            metadata = ycell.get("metadata")
+            if not isinstance(metadata, Map):
+                continue
+            if state.execution:
+                if _plain(metadata.get("execution")) != state.execution:
+                    metadata["execution"] = dict(state.execution)
+            elif "execution" in metadata:
+                del metadata["execution"]
+    return missing, present
+
+
+def _apply_outputs(ycell: Any, outputs: list[dict[str, Any]]) -> None:
+    from pycrdt import Array, Text
+
+    youtputs = ycell.get("outputs")
+    if not isinstance(youtputs, Array):
+        youtputs = ycell["outputs"] = Array()
+    keep = 0
+    for have, want in zip(youtputs, outputs, strict=False):
+        if _plain(have) == _plain(want):
+            keep += 1
+            continue
+        text = have.get("text") if hasattr(have, "get") else None
+        if (
+            isinstance(text, Text)
+            and want.get("output_type") == "stream"
+            and have.get("output_type") == "stream"
+            and have.get("name") == want.get("name")
+        ):
+            old, new = str(text), _text(want.get("text", ""))
+            if new.startswith(old):
+                text += new[len(old) :]
+                keep += 1
+                continue
+        break
+    if keep < len(youtputs):
+        del youtputs[keep:]
+    if keep < len(outputs):
+        youtputs.extend([_youtput(output) for output in outputs[keep:]])
+
+
+def _youtput(output: Mapping[str, Any]) -> Any:
+    """An output as the shared document holds it: a map, whose stream text is shared
+    text (so that a growing stream is sent as appends), as jupyter_ydoc builds them."""
+    from pycrdt import Map, Text
+
+    value = dict(output)
+    if value.get("output_type") == "stream":
+        value["text"] = Text(_text(value.get("text", "")))
+    return Map(value)
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _number(value: Any) -> int | None:
+    # Yjs numbers arrive as floats
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _plain(value: Any) -> Any:
+    """A shared value (or a plain one) as comparable Python data."""
+    if hasattr(value, "to_py"):
+        value = value.to_py()
+    if isinstance(value, Mapping):
+        out = {k: _plain(v) for k, v in value.items()}
+        if out.get("output_type") == "stream" and isinstance(out.get("text"), list):
+            out["text"] = "".join(out["text"])
+        if isinstance(out.get("execution_count"), float):
+            out["execution_count"] = int(out["execution_count"])
+        return out
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

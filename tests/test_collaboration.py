@@ -1,0 +1,247 @@
+"""Runs on notebooks open in real-time collaboration (jupyter-collaboration, for real).
+
+A client here is what JupyterLab is to the collaboration server: a Y document synced over
+the room's WebSocket. Outputs must reach it through the shared document, the room must be
+the one saving the file, and a collaborator's edit made during the run must survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import read_nb, wait_until
+from jupyter_ydoc import YNotebook
+from pycrdt import Provider
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+COLLAB_EVENTS = "https://schema.jupyter.org/jupyter_collaboration/session/v1"
+
+PRINTS = "import time\nfor i in range(6):\n    print(i, flush=True)\n    time.sleep(0.4)"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], jp_root_dir: Path) -> dict[str, Any]:
+    config = json.loads(json.dumps(jp_server_config))
+    config["ServerApp"]["jpserver_extensions"].update(
+        {"jupyter_server_ydoc": True, "jupyter_server_fileid": True}
+    )
+    config["BaseFileIdManager"] = {
+        "root_dir": str(jp_root_dir),
+        "db_path": str(jp_root_dir.parent / "fileid.db"),
+        "db_journal_mode": "OFF",
+    }
+    config["SQLiteYStore"] = {"db_path": str(jp_root_dir.parent / "ystore.db")}
+    config["YDocExtension"] = {"document_save_delay": 0.5, "document_cleanup_delay": 1}
+    return config
+
+
+class TornadoChannel:
+    """pycrdt's Channel over a tornado WebSocket client."""
+
+    def __init__(self, ws: Any, path: str) -> None:
+        self._ws, self._path = ws, path
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __aiter__(self) -> TornadoChannel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        message = await self._ws.read_message()
+        if message is None:
+            raise StopAsyncIteration
+        return bytes(message)
+
+    async def send(self, message: bytes) -> None:
+        await self._ws.write_message(message, binary=True)
+
+    async def recv(self) -> bytes:
+        return await self.__anext__()
+
+
+@pytest.fixture
+def collab_client(
+    jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> Any:
+    @contextlib.asynccontextmanager
+    async def connect(path: str) -> AsyncIterator[YNotebook]:
+        """A collaborator with ``path`` open, as JupyterLab opens it."""
+        response = await jp_fetch(
+            "api",
+            "collaboration",
+            "session",
+            path,
+            method="PUT",
+            body=json.dumps({"format": "json", "type": "notebook"}),
+        )
+        session = json.loads(response.body)
+        room = f"json:notebook:{session['fileId']}"
+        # the room name goes unescaped, as JupyterLab sends it
+        url = (
+            f"ws://127.0.0.1:{jp_http_port}{jp_base_url}api/collaboration/room/{room}"
+            f"?sessionId={session['sessionId']}"
+        )
+        ws = await websocket_connect(HTTPRequest(url, headers=jp_auth_header))
+        doc = YNotebook()
+        try:
+            async with Provider(doc.ydoc, TornadoChannel(ws, room)) as provider:
+                await asyncio.wait_for(provider.synced.wait(), 30)
+                await wait_until(lambda: doc.cell_number > 0, timeout=30)
+                yield doc
+        finally:
+            ws.close()
+
+    return connect
+
+
+@pytest.fixture
+def collab_events(jp_serverapp: Any) -> list[dict[str, Any]]:
+    """What the collaboration rooms report (an out-of-band reload is an "overwrite")."""
+    seen: list[dict[str, Any]] = []
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        seen.append(dict(data))
+
+    jp_serverapp.event_logger.add_listener(schema_id=COLLAB_EVENTS, listener=listener)
+    return seen
+
+
+def read_saved(path: Path) -> Any:
+    """The notebook on disk, or None while it is being saved: the room saves through the
+    server's contents manager, which rewrites the file in place (and finishes the write on
+    the event loop, so a poll must not block it)."""
+    try:
+        return read_nb(path)
+    except Exception:
+        return None
+
+
+def on_disk(path: Path, index: int = 0) -> list[Any]:
+    """The outputs of a cell in the file ([] while the file is being saved)."""
+    nb = read_saved(path)
+    return [] if nb is None else list(nb.cells[index].outputs)
+
+
+async def settled(path: Path) -> Any:
+    """The notebook on disk once no save is half-way through it."""
+    while (nb := read_saved(path)) is None:
+        await asyncio.sleep(0.05)
+    return nb
+
+
+def cell_by_id(doc: YNotebook, cell_id: str) -> dict[str, Any]:
+    for i in range(doc.cell_number):
+        cell = doc.get_cell(i)
+        if cell.get("id") == cell_id:
+            return cell
+    raise KeyError(cell_id)
+
+
+def stream_text(cell: dict[str, Any]) -> str:
+    return "".join(o.get("text", "") for o in cell["outputs"] if o["output_type"] == "stream")
+
+
+def ycell(doc: YNotebook, cell_id: str) -> Any:
+    return next(c for c in doc.ycells if c.get("id") == cell_id)
+
+
+async def test_outputs_stream_into_the_shared_document_and_the_room_saves_them(
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    lapd_events: Any,
+    collab_client: Any,
+    collab_events: list[dict[str, Any]],
+) -> None:
+    path = lapd_notebook([PRINTS, ("markdown", "notes"), "40 + 2"])
+    async with collab_client("nb.ipynb") as alice, collab_client("nb.ipynb") as bob:
+        run = await lapd_start("nb.ipynb")
+        # live: both collaborators see the stream grow while the cell still runs
+        await wait_until(lambda: "1\n" in stream_text(cell_by_id(bob, "c0")), timeout=60)
+        assert ycell(alice, "c0").get("execution_state") == "running"
+        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+        # a collaborator edits another cell during the run
+        alice.set_cell(1, source="notes, edited by alice")
+        done = await lapd_wait(run["id"])
+        assert done["status"] == "completed"
+        expected = "".join(f"{i}\n" for i in range(6))
+        for doc in (alice, bob):
+            await wait_until(lambda d=doc: cell_by_id(d, "c2")["outputs"] != [], timeout=30)
+            first = cell_by_id(doc, "c0")
+            assert stream_text(first) == expected  # once: never duplicated
+            assert len(first["outputs"]) == 1
+            assert first["execution_count"] == 1
+            assert ycell(doc, "c0").get("execution_state") == "idle"
+            assert cell_by_id(doc, "c2")["outputs"][0]["data"]["text/plain"] == "42"
+            assert cell_by_id(doc, "c1")["source"] == "notes, edited by alice"
+
+        # the room saves the file: outputs and the collaborator's edit, both
+        def saved() -> bool:
+            nb = read_saved(path)
+            return nb is not None and nb.cells[2].outputs and "by alice" in nb.cells[1].source
+
+        await wait_until(saved, timeout=30)
+        nb = await settled(path)
+        assert "".join(o.get("text", "") for o in nb.cells[0].outputs) == expected
+        assert nb.cells[0].execution_count == 1
+        assert nb.cells[0].metadata["execution"]["shell.execute_reply"]
+    # the run never wrote behind the room's back: no out-of-band reload
+    assert not [e for e in collab_events if e.get("action") == "overwrite"], collab_events
+    flushed = [e for e in await lapd_events(run["id"], since=0) if e["type"] == "flushed"]
+    assert flushed and all(e.get("destination") == "shared_document" for e in flushed)
+
+
+async def test_without_a_room_the_run_writes_the_file_and_a_late_client_joins_live(
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    lapd_events: Any,
+    collab_client: Any,
+) -> None:
+    slow = "import time\nfor i in range(10):\n    print(i, flush=True)\n    time.sleep(0.4)"
+    path = lapd_notebook([slow, "'after'"])
+    run = await lapd_start("nb.ipynb")
+    # nobody has the notebook open: the file is written as usual
+    await wait_until(lambda: "1\n" in stream_text({"outputs": on_disk(path)}), timeout=60)
+    async with collab_client("nb.ipynb") as late:
+        # the file's outputs so far came with the document; the rest streams in
+        await wait_until(lambda: "9\n" in stream_text(cell_by_id(late, "c0")), timeout=60)
+        done = await lapd_wait(run["id"])
+        assert done["status"] == "completed"
+        await wait_until(lambda: cell_by_id(late, "c1")["outputs"] != [], timeout=30)
+        assert stream_text(cell_by_id(late, "c0")) == "".join(f"{i}\n" for i in range(10))
+        await wait_until(lambda: on_disk(path, 1) != [], timeout=30)
+    events = await lapd_events(run["id"], since=0)
+    destinations = [e.get("destination", "file") for e in events if e["type"] == "flushed"]
+    assert destinations[0] == "file" and destinations[-1] == "shared_document"
+
+
+async def test_a_cell_printing_steadily_still_reaches_the_file_through_the_room(
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    collab_client: Any,
+    collab_events: list[dict[str, Any]],
+) -> None:
+    # never quiet for the room's save delay (0.5 s here): only the run's saves reach disk
+    steady = "import time\nfor i in range(40):\n    print(i, flush=True)\n    time.sleep(0.1)"
+    path = lapd_notebook([steady])
+    async with collab_client("nb.ipynb") as alice:
+        run = await lapd_start("nb.ipynb")
+        await wait_until(lambda: "5\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+
+        # while the cell still prints, the file follows
+        await wait_until(lambda: "10\n" in stream_text({"outputs": on_disk(path)}), timeout=30)
+        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+        await lapd_wait(run["id"])
+        await wait_until(lambda: "39\n" in stream_text({"outputs": on_disk(path)}), timeout=30)
+    assert not [e for e in collab_events if e.get("action") == "overwrite"], collab_events

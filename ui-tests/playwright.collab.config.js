@@ -1,0 +1,31 @@
+/**
+ * Playwright configuration of the real-time collaboration specs: the same plugins in
+ * JupyterLab with jupyter-collaboration's RTC on (jupyter_server_collab_test_config.py),
+ * on a server of its own (port 8944, beside the servers of playwright.config.js and
+ * playwright.notebook.config.js, whose notebooks are not collaborative).
+ */
+const labConfig = require('./playwright.config');
+
+const PORT = process.env.LAPD_COLLAB_TEST_PORT || '8944';
+const BASE_URL = `http://127.0.0.1:${PORT}`;
+
+module.exports = {
+  ...labConfig,
+  testMatch: '**/collab.spec.ts',
+  testIgnore: [],
+  // Keep the configs' results apart (the HTML reports too).
+  outputDir: 'test-results-collab',
+  reporter: [
+    [process.env.CI ? 'github' : 'list'],
+    ['html', { open: 'never', outputFolder: 'playwright-report-collab' }]
+  ],
+  use: {
+    ...labConfig.use,
+    baseURL: BASE_URL
+  },
+  webServer: {
+    ...labConfig.webServer,
+    command: 'jupyter lab --config jupyter_server_collab_test_config.py',
+    url: `${BASE_URL}/lab`
+  }
+};
