@@ -176,18 +176,7 @@ class Store:
     # -- journal ----------------------------------------------------------------------
 
     def append_events(self, run_id: str, events: Iterable[dict[str, Any]]) -> None:
-        self.append_serialized(run_id, [(e["seq"], e["type"], json.dumps(e)) for e in events])
-
-    def append_serialized(self, run_id: str, events: Iterable[tuple[int, str, str]]) -> None:
-        """Journal events already serialised, as ``(seq, type, json)``.
-
-        The EventHub serialises each event as it publishes it, on the event loop: done
-        here, in the database thread, serialising a burst of big outputs would hold the
-        GIL for long stretches, and the event loop, woken by each iopub message, would
-        wait for it every time (the GIL's 5 ms switch interval), reading the kernel's
-        output so slowly that ZeroMQ drops it.
-        """
-        rows = [(run_id, seq, kind, text) for seq, kind, text in events]
+        rows = [(run_id, e["seq"], e["type"], json.dumps(e)) for e in events]
         if not rows:
             return
         with self._lock, self._conn:
