@@ -60,7 +60,11 @@ class ServerEventFollower:
             return
         for run in self.manager.active_runs():
             # only while a cell runs: the run's own shutdown of its kernel comes after
-            if run.record.kernel_id == data.get("kernel_id") and run.record.current_cell_id:
+            if (
+                run.record.kernel_id == data.get("kernel_id")
+                and run.record.current_cell_id
+                and not run.kernel_died  # the server restarts a dead kernel by itself
+            ):
                 verb = "restarted" if action == "restart" else "shut down"
                 run.abort(RunStatus.FAILED, f"the kernel was {verb} during the run")
 

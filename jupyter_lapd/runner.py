@@ -31,6 +31,8 @@ from .writer import (
 Persist = Callable[[RunRecord], Awaitable[None]]
 # How often a running run's record is saved (its events are journaled every ~0.1 s).
 SAVE_INTERVAL = 0.1
+# How long a kernel death waits for news of a restart from the UI, which explains it.
+RESTART_GRACE = 2.0
 
 
 class ActiveRun:
@@ -84,6 +86,7 @@ class ActiveRun:
         self._known_mtime = _mtime(os_path)
         self._outcome: tuple[RunStatus, str | None] | None = None
         self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
+        self.kernel_died = False  # the server's restarter found the kernel dead
         self._save_pending = False
         self._saver: asyncio.Task[None] | None = None
 
@@ -178,6 +181,9 @@ class ActiveRun:
                 timeout=self._cell_timeout,
                 log=self._log,
             )
+            km: Any = executor.client.km
+            with contextlib.suppress(Exception):  # a gateway's manager has no restarter
+                km.add_restart_callback(self._on_auto_restart, "restart")
             await executor.start()
             await self._run_cells(executor)
         except asyncio.CancelledError:
@@ -213,6 +219,15 @@ class ActiveRun:
                     result = CellResult(LOST, error=f"{type(e).__name__}: {e}")
             else:  # Jupyter does not send empty cells to the kernel
                 result = CellResult(OK)
+            if result.status == DEAD and self._restart_pending(executor):
+                # A restart from JupyterLab kills the kernel before the server announces
+                # the restart (ServerEventFollower aborts the run, cancelling this task):
+                # give that announcement a moment to name the real cause.
+                try:
+                    await asyncio.sleep(RESTART_GRACE)
+                except asyncio.CancelledError:
+                    if not self._cancel_requested:
+                        raise  # not the abort: let the cancellation through
             cell.finished, cell.execution_count = utcnow(), result.execution_count
             cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR
             if result.status in (DEAD, LOST) and not self._cancelled():
@@ -282,6 +297,9 @@ class ActiveRun:
         assert self._outcome is not None
         try:
             if executor is not None:
+                km: Any = executor.client.km
+                with contextlib.suppress(Exception):
+                    km.remove_restart_callback(self._on_auto_restart, "restart")
                 await executor.stop()
             if self._lease is not None:
                 await self._kernels.release(self._lease)
@@ -323,6 +341,21 @@ class ActiveRun:
             self._save_pending = False
             await self._persist(self.record)
             await asyncio.sleep(SAVE_INTERVAL)  # changes meanwhile go in the next save
+
+    def _restart_pending(self, executor: Executor) -> bool:
+        """Whether the kernel is being shut down or restarted on request (from the UI),
+        rather than dead of its own accord (which the server's restarter reports)."""
+        km = executor.client.km
+        return (
+            not self._cancelled()
+            and not self.kernel_died
+            and bool(getattr(km, "shutting_down", False))
+        )
+
+    def _on_auto_restart(self) -> None:
+        # the server's restarter found the kernel dead and restarts it: a death, not a
+        # restart anyone asked for (ServerEventFollower leaves such a run alone)
+        self.kernel_died = True
 
     def _cancelled(self) -> bool:
         # a method, not the attribute: it changes while the loop awaits a cell
