@@ -24,6 +24,8 @@ module.exports = {
   collectCoverageFrom: [
     'src/**/*.{ts,tsx}',
     '!src/**/*.d.ts',
+    // Test helpers shared by the specs (the specs themselves are left out by jest).
+    '!src/**/__tests__/**',
     '!src/**/.ipynb_checkpoints/*'
   ],
   coverageReporters: ['lcov', 'text'],

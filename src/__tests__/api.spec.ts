@@ -4,7 +4,8 @@
 
 import { ServerConnection } from '@jupyterlab/services';
 
-import { cancelRun, getRun, IRun, listRuns, startRun } from '../api';
+import { cancelRun, getRun, listRuns, startRun } from '../api';
+import { makeRun } from './fixtures';
 
 interface ISentRequest {
   url: string;
@@ -13,21 +14,12 @@ interface ISentRequest {
   contentType: string | null;
 }
 
-const RUN: IRun = {
+const RUN = makeRun({
   id: 'abc123',
   path: 'dir/nb.ipynb',
-  status: 'running',
-  kernel_mode: 'session',
-  kernel_id: 'k1',
-  kernel_name: 'python3',
-  created: '2026-01-01T00:00:00Z',
-  started: '2026-01-01T00:00:01Z',
-  finished: null,
-  cells_total: 2,
   cells_done: 1,
-  current_cell_id: 'c2',
-  error: null
-};
+  current_cell_id: 'c2'
+});
 
 const STATUS_TEXT: { [status: number]: string } = {
   200: 'OK',

@@ -4,7 +4,6 @@
  * run's state only, never applies its outputs, and never adopts a file hash.
  */
 
-import { ICodeCellModel } from '@jupyterlab/cells';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import * as nbformat from '@jupyterlab/nbformat';
 import { INotebookTracker, NotebookModel } from '@jupyterlab/notebook';
@@ -12,29 +11,19 @@ import { Contents, ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
-import { IFlushState, IRun, IRunEvent, ISnapshotEvent } from '../api';
+import { IFlushState, IRunEvent } from '../api';
 import { NotebookRunModel } from '../notebookrun';
 import { adoptServerWrite, isCollaborative, NotebookRuns } from '../reattach';
+import {
+  cell,
+  loadedModel,
+  makeRun,
+  outputs,
+  snapshotMaker,
+  stdout
+} from './fixtures';
 
-const RUN: IRun = {
-  id: 'r1',
-  path: 'nb.ipynb',
-  status: 'running',
-  kernel_mode: 'session',
-  kernel_id: 'k1',
-  kernel_name: 'python3',
-  created: '2026-01-01T00:00:00Z',
-  started: '2026-01-01T00:00:01Z',
-  finished: null,
-  cells_total: 2,
-  cells_done: 0,
-  current_cell_id: 'c1',
-  error: null
-};
-
-function stdout(text: string): nbformat.IStream {
-  return { output_type: 'stream', name: 'stdout', text };
-}
+const RUN = makeRun();
 
 /**
  * A notebook of two code cells, as a collaborative page (or not) has it after loading.
@@ -58,49 +47,9 @@ function makeNotebook(collaborative: boolean): NotebookModel {
   return model;
 }
 
-function cell(model: NotebookModel, id: string): ICodeCellModel {
-  for (const c of model.cells) {
-    if (c.id === id) {
-      return c as ICodeCellModel;
-    }
-  }
-  throw new Error(`no cell ${id}`);
-}
-
-function outputs(model: NotebookModel, id: string): nbformat.IOutput[] {
-  return cell(model, id).outputs.toJSON();
-}
-
-function snapshot(
-  seq: number,
-  extra: Partial<ISnapshotEvent> = {}
-): ISnapshotEvent {
-  return {
-    seq,
-    type: 'snapshot',
-    run: {
-      ...RUN,
-      cells: [
-        {
-          id: 'c1',
-          status: 'running',
-          execution_count: null,
-          started: null,
-          finished: null
-        },
-        {
-          id: 'c2',
-          status: 'queued',
-          execution_count: null,
-          started: null,
-          finished: null
-        }
-      ]
-    },
-    outputs: { c1: [stdout('from the snapshot\n')] },
-    ...extra
-  };
-}
+const snapshot = snapshotMaker(RUN, ['c1', 'c2'], () => ({
+  c1: [stdout('from the snapshot\n')]
+}));
 
 /** A flush into a room's shared document: the server wrote no file. */
 function sharedFlush(upto: number): IFlushState {
@@ -261,19 +210,7 @@ describe('NotebookRunModel in a notebook that is not shared', () => {
   });
 });
 
-const LOADED: Contents.IModel = {
-  name: 'nb.ipynb',
-  path: 'nb.ipynb',
-  type: 'notebook',
-  writable: true,
-  created: '2026-01-01T00:00:00Z',
-  last_modified: '2026-01-01T00:00:01Z',
-  mimetype: 'application/x-ipynb+json',
-  format: null,
-  content: null,
-  hash: 'loaded',
-  hash_algorithm: 'sha256'
-};
+const LOADED = loadedModel('nb.ipynb');
 
 /**
  * A document context as NotebookRuns and adoptServerWrite use it.

@@ -3,28 +3,14 @@
  * model, resumption by seq, display ids, queued cells and the dirty flag.
  */
 
-import { ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 
-import { IFlushState, IRun, IRunEvent, ISnapshotEvent } from '../api';
+import { IFlushState, IRunEvent } from '../api';
 import { NotebookRunModel } from '../notebookrun';
+import { cell, makeRun, outputs, snapshotMaker, stdout } from './fixtures';
 
-const RUN: IRun = {
-  id: 'r1',
-  path: 'nb.ipynb',
-  status: 'running',
-  kernel_mode: 'session',
-  kernel_id: 'k1',
-  kernel_name: 'python3',
-  created: '2026-01-01T00:00:00Z',
-  started: '2026-01-01T00:00:01Z',
-  finished: null,
-  cells_total: 3,
-  cells_done: 0,
-  current_cell_id: 'c1',
-  error: null
-};
+const RUN = makeRun({ cells_total: 3 });
 
 /** Events carry their seq; tests write them without and number them in order. */
 type Unnumbered<T> = T extends IRunEvent ? Omit<T, 'seq'> : never;
@@ -38,10 +24,6 @@ function codeCell(id: string, outputs: nbformat.IOutput[] = []) {
     outputs,
     execution_count: outputs.length > 0 ? 1 : null
   };
-}
-
-function stdout(text: string): nbformat.IStream {
-  return { output_type: 'stream', name: 'stdout', text };
 }
 
 function display(text: string): nbformat.IDisplayData {
@@ -74,56 +56,7 @@ function makeNotebook(
   return model;
 }
 
-function cell(model: NotebookModel, id: string): ICodeCellModel {
-  for (const c of model.cells) {
-    if (c.id === id) {
-      return c as ICodeCellModel;
-    }
-  }
-  throw new Error(`no cell ${id}`);
-}
-
-function outputs(model: NotebookModel, id: string): nbformat.IOutput[] {
-  return cell(model, id).outputs.toJSON();
-}
-
-function snapshot(
-  seq: number,
-  extra: Partial<ISnapshotEvent> = {}
-): ISnapshotEvent {
-  return {
-    seq,
-    type: 'snapshot',
-    run: {
-      ...RUN,
-      cells: [
-        {
-          id: 'c1',
-          status: 'running',
-          execution_count: null,
-          started: null,
-          finished: null
-        },
-        {
-          id: 'c2',
-          status: 'queued',
-          execution_count: null,
-          started: null,
-          finished: null
-        },
-        {
-          id: 'c3',
-          status: 'queued',
-          execution_count: null,
-          started: null,
-          finished: null
-        }
-      ]
-    },
-    outputs: {},
-    ...extra
-  };
-}
+const snapshot = snapshotMaker(RUN, ['c1', 'c2', 'c3']);
 
 /**
  * Feeds events to a view, numbering them from `first`.

@@ -6,20 +6,9 @@ import { Context, DocumentRegistry } from '@jupyterlab/docregistry';
 import { Contents } from '@jupyterlab/services';
 
 import { adoptServerWrite } from '../reattach';
+import { loadedModel } from './fixtures';
 
-const LOADED: Contents.IModel = {
-  name: 'nb.ipynb',
-  path: 'dir/nb.ipynb',
-  type: 'notebook',
-  writable: true,
-  created: '2026-01-01T00:00:00Z',
-  last_modified: '2026-01-01T00:00:01Z',
-  mimetype: 'application/x-ipynb+json',
-  format: null,
-  content: null,
-  hash: 'loaded',
-  hash_algorithm: 'sha256'
-};
+const LOADED = loadedModel('dir/nb.ipynb');
 
 function fakeContext(withUpdate: boolean) {
   const context = {

@@ -13,13 +13,15 @@ import {
   expect,
   galata,
   IJupyterLabPageFixture,
-  test
+  test as base
 } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
 import {
   cellAt,
   expectedLines,
+  ISeedCell,
+  openNotebook,
   printLines,
   promptOf,
   readNotebook,
@@ -31,7 +33,7 @@ import {
   waitForActiveRun,
   waitForEnd
 } from './notebook-utils';
-import { cancelActiveRuns } from './runs-utils';
+import { cancelActiveRuns, startRun } from './runs-utils';
 
 const LINES = 80;
 const INTERVAL = 0.25;
@@ -54,35 +56,45 @@ function user(name: string) {
   };
 }
 
+/** The notebook each test runs: lines printed slowly, notes to edit, a last cell. */
+const CELLS: ISeedCell[] = [
+  { id: 'print', source: printLines(LINES, INTERVAL) },
+  { id: 'notes', source: '# Notes', cell_type: 'markdown' },
+  { id: 'after', source: 'print("after")' }
+];
+
+const test = base.extend<{
+  /** Open JupyterLab as another user, in a browser context of its own. */
+  collaborator: (name: string) => Promise<IJupyterLabPageFixture>;
+}>({
+  collaborator: async (
+    { baseURL, browser, tmpPath, mockSettings, waitForApplication },
+    use
+  ) => {
+    const pages: IJupyterLabPageFixture[] = [];
+    await use(async name => {
+      const { page } = await galata.newPage({
+        baseURL: baseURL!,
+        browser,
+        tmpPath,
+        mockSettings,
+        mockUser: user(name),
+        waitForApplication
+      });
+      pages.push(page);
+      return page;
+    });
+    for (const page of pages) {
+      await page.context().close();
+    }
+  }
+});
+
 test.use({ mockUser: user('Alice') });
 
 test.afterEach(async ({ request, tmpPath }) => {
   await cancelActiveRuns(request, tmpPath);
 });
-
-/**
- * Open a notebook and wait until it is a synced collaborative document.
- */
-async function openShared(
-  page: IJupyterLabPageFixture,
-  path: string
-): Promise<void> {
-  expect(await page.notebook.openByPath(path)).toBe(true);
-  await expect
-    .poll(
-      () =>
-        page.evaluate(() => {
-          const widget = (window as any).jupyterapp.shell.currentWidget;
-          const model = widget?.context?.model;
-          return {
-            collaborative: model?.collaborative ?? null,
-            loaded: (model?.cells?.length ?? 0) > 0
-          };
-        }),
-      { timeout: 60000 }
-    )
-    .toEqual({ collaborative: true, loaded: true });
-}
 
 /**
  * Record the room events the server sends to this page (jupyter-collaboration's
@@ -188,157 +200,125 @@ async function expectFinal(page: IJupyterLabPageFixture): Promise<void> {
 test.describe('real-time collaboration', () => {
   test("two users see the run's outputs once, and an edit made meanwhile is saved with them", async ({
     page,
-    browser,
-    baseURL,
     request,
     tmpPath,
-    mockSettings,
-    waitForApplication
+    collaborator
   }) => {
     const nb = `${tmpPath}/shared.ipynb`;
-    await seedNotebook(request, nb, [
-      { id: 'print', source: printLines(LINES, INTERVAL) },
-      { id: 'notes', source: '# Notes', cell_type: 'markdown' },
-      { id: 'after', source: 'print("after")' }
-    ]);
+    await seedNotebook(request, nb, CELLS);
 
     // Alice (page A) and Bob (page B, another browser context) open the notebook.
-    const bob = (
-      await galata.newPage({
-        baseURL: baseURL!,
-        browser,
-        tmpPath,
-        mockSettings,
-        mockUser: user('Bob'),
-        waitForApplication
-      })
-    ).page;
-    try {
-      await openShared(page, nb);
-      await openShared(bob, nb);
-      await recordRoomEvents(page);
-      await recordRoomEvents(bob);
-      const dialogs: string[] = [];
-      for (const p of [page, bob]) {
-        p.on('console', message => {
-          if (/out-of-band|file changed/i.test(message.text())) {
-            dialogs.push(message.text());
-          }
-        });
-      }
-
-      // Alice runs it in the background.
-      await page.locator(RUN_BUTTON).click();
-      const run = await waitForActiveRun(request, nb);
-
-      // Both see the lines stream in, the running prompt, and the queued cell.
-      for (const p of [page, bob]) {
-        await expect
-          .poll(async () => (await shownLines(p, 0)).length, {
-            timeout: 60000
-          })
-          .toBeGreaterThanOrEqual(3);
-      }
-      await expect.poll(() => promptOf(bob, 0)).toBe('[*]:');
-      await expect(cellAt(page, 2)).toHaveClass(/jp-lapd-queued/);
-      // Bob's page learns of the run from the runs listing.
-      await expect(cellAt(bob, 2)).toHaveClass(/jp-lapd-queued/, {
-        timeout: 30000
+    const bob = await collaborator('Bob');
+    await openNotebook(page, nb, { collaborative: true });
+    await openNotebook(bob, nb, { collaborative: true });
+    await recordRoomEvents(page);
+    await recordRoomEvents(bob);
+    const dialogs: string[] = [];
+    for (const p of [page, bob]) {
+      p.on('console', message => {
+        if (/out-of-band|file changed/i.test(message.text())) {
+          dialogs.push(message.text());
+        }
       });
-
-      // Meanwhile Bob writes notes; Alice sees them at once.
-      await typeInto(bob, 1, '\nwritten by Bob during the run');
-      await expect
-        .poll(async () => (await modelCell(page, 1)).source)
-        .toBe('# Notes\nwritten by Bob during the run');
-
-      // The stream still grows in both pages, each line exactly once.
-      const during = await shownLines(page, 0);
-      expect(during).toEqual(expectedLines(during.length));
-      expect(during.length).toBeLessThan(LINES);
-      for (const p of [page, bob]) {
-        await expect
-          .poll(async () => (await shownLines(p, 0)).length)
-          .toBeGreaterThan(during.length);
-        const lines = await shownLines(p, 0);
-        expect(lines).toEqual(expectedLines(lines.length));
-      }
-
-      expect((await waitForEnd(request, run.id)).status).toBe('completed');
-      await expectFinal(page);
-      await expectFinal(bob);
-      expect((await modelCell(bob, 1)).source).toBe(
-        '# Notes\nwritten by Bob during the run'
-      );
-
-      // The room saved it all: the run's outputs and Bob's notes.
-      await expect
-        .poll(
-          async () => {
-            const file = await readNotebook(request, nb);
-            return {
-              print: storedLines(file.cells[0]),
-              notes: storedSource(file.cells[1]),
-              after: storedLines(file.cells[2])
-            };
-          },
-          { timeout: 30000 }
-        )
-        .toEqual({
-          print: expectedLines(LINES),
-          notes: '# Notes\nwritten by Bob during the run',
-          after: ['after']
-        });
-      const file = await readNotebook(request, nb);
-      expect(file.cells[0].outputs).toHaveLength(1);
-      expect(file.cells[0].execution_count).not.toBeNull();
-      expect(file.cells[2].execution_count).not.toBeNull();
-
-      // No fight with the room: it saved, never reloaded the file over the document.
-      for (const p of [page, bob]) {
-        const events = await roomEvents(p, nb);
-        expect(events.filter(e => e.action === 'overwrite')).toEqual([]);
-        expect(events.some(e => e.action === 'save')).toBe(true);
-        await expect(p.locator('.jp-Dialog')).toHaveCount(0);
-        await expect
-          .poll(() =>
-            p.evaluate(
-              () =>
-                (window as any).jupyterapp.shell.currentWidget.context.model
-                  .dirty
-            )
-          )
-          .toBe(false);
-      }
-      expect(dialogs).toEqual([]);
-    } finally {
-      await bob.context().close();
     }
+
+    // Alice runs it in the background.
+    await page.locator(RUN_BUTTON).click();
+    const run = await waitForActiveRun(request, nb);
+
+    // Both see the lines stream in, the running prompt, and the queued cell.
+    for (const p of [page, bob]) {
+      await expect
+        .poll(async () => (await shownLines(p, 0)).length, {
+          timeout: 60000
+        })
+        .toBeGreaterThanOrEqual(3);
+    }
+    await expect.poll(() => promptOf(bob, 0)).toBe('[*]:');
+    await expect(cellAt(page, 2)).toHaveClass(/jp-lapd-queued/);
+    // Bob's page learns of the run from the runs listing.
+    await expect(cellAt(bob, 2)).toHaveClass(/jp-lapd-queued/, {
+      timeout: 30000
+    });
+
+    // Meanwhile Bob writes notes; Alice sees them at once.
+    await typeInto(bob, 1, '\nwritten by Bob during the run');
+    await expect
+      .poll(async () => (await modelCell(page, 1)).source)
+      .toBe('# Notes\nwritten by Bob during the run');
+
+    // The stream still grows in both pages, each line exactly once.
+    const during = await shownLines(page, 0);
+    expect(during).toEqual(expectedLines(during.length));
+    expect(during.length).toBeLessThan(LINES);
+    for (const p of [page, bob]) {
+      await expect
+        .poll(async () => (await shownLines(p, 0)).length)
+        .toBeGreaterThan(during.length);
+      const lines = await shownLines(p, 0);
+      expect(lines).toEqual(expectedLines(lines.length));
+    }
+
+    expect((await waitForEnd(request, run.id)).status).toBe('completed');
+    await expectFinal(page);
+    await expectFinal(bob);
+    expect((await modelCell(bob, 1)).source).toBe(
+      '# Notes\nwritten by Bob during the run'
+    );
+
+    // The room saved it all: the run's outputs and Bob's notes.
+    await expect
+      .poll(
+        async () => {
+          const file = await readNotebook(request, nb);
+          return {
+            print: storedLines(file.cells[0]),
+            notes: storedSource(file.cells[1]),
+            after: storedLines(file.cells[2])
+          };
+        },
+        { timeout: 30000 }
+      )
+      .toEqual({
+        print: expectedLines(LINES),
+        notes: '# Notes\nwritten by Bob during the run',
+        after: ['after']
+      });
+    const file = await readNotebook(request, nb);
+    expect(file.cells[0].outputs).toHaveLength(1);
+    expect(file.cells[0].execution_count).not.toBeNull();
+    expect(file.cells[2].execution_count).not.toBeNull();
+
+    // No fight with the room: it saved, never reloaded the file over the document.
+    for (const p of [page, bob]) {
+      const events = await roomEvents(p, nb);
+      expect(events.filter(e => e.action === 'overwrite')).toEqual([]);
+      expect(events.some(e => e.action === 'save')).toBe(true);
+      await expect(p.locator('.jp-Dialog')).toHaveCount(0);
+      await expect
+        .poll(() =>
+          p.evaluate(
+            () =>
+              (window as any).jupyterapp.shell.currentWidget.context.model.dirty
+          )
+        )
+        .toBe(false);
+    }
+    expect(dialogs).toEqual([]);
   });
 
   test('a page opening the notebook mid-run joins live', async ({
     page,
-    browser,
-    baseURL,
     request,
     tmpPath,
-    mockSettings,
-    waitForApplication
+    collaborator
   }) => {
     const nb = `${tmpPath}/join.ipynb`;
-    await seedNotebook(request, nb, [
-      { id: 'print', source: printLines(LINES, INTERVAL) },
-      { id: 'notes', source: '# Notes', cell_type: 'markdown' },
-      { id: 'after', source: 'print("after")' }
-    ]);
+    await seedNotebook(request, nb, CELLS);
     await recordRoomEvents(page);
 
     // Nobody has the notebook open: the run writes the file.
-    const response = await request.post('/lapd/api/runs', {
-      data: { path: nb, kernel: 'new' }
-    });
-    expect(response.status(), await response.text()).toBe(201);
-    const run = await response.json();
+    const run = await startRun(request, nb);
     await expect
       .poll(
         async () =>
@@ -348,7 +328,7 @@ test.describe('real-time collaboration', () => {
       .toBeGreaterThanOrEqual(8);
 
     // Alice opens it: she sees the lines so far at once, then the new ones.
-    await openShared(page, nb);
+    await openNotebook(page, nb, { collaborative: true });
     const opened = await shownLines(page, 0);
     expect(opened.length).toBeGreaterThanOrEqual(8);
     expect(opened).toEqual(expectedLines(opened.length));
@@ -359,45 +339,32 @@ test.describe('real-time collaboration', () => {
     await expect.poll(() => promptOf(page, 0)).toBe('[*]:');
 
     // Bob joins the room Alice opened, still mid-run.
-    const bob = (
-      await galata.newPage({
-        baseURL: baseURL!,
-        browser,
-        tmpPath,
-        mockSettings,
-        mockUser: user('Bob'),
-        waitForApplication
-      })
-    ).page;
-    try {
-      await openShared(bob, nb);
-      const joined = await shownLines(bob, 0);
-      expect(joined).toEqual(expectedLines(joined.length));
-      expect(joined.length).toBeGreaterThan(opened.length);
-      expect(joined.length).toBeLessThan(LINES);
-      await expect
-        .poll(async () => (await shownLines(bob, 0)).length)
-        .toBeGreaterThan(joined.length);
+    const bob = await collaborator('Bob');
+    await openNotebook(bob, nb, { collaborative: true });
+    const joined = await shownLines(bob, 0);
+    expect(joined).toEqual(expectedLines(joined.length));
+    expect(joined.length).toBeGreaterThan(opened.length);
+    expect(joined.length).toBeLessThan(LINES);
+    await expect
+      .poll(async () => (await shownLines(bob, 0)).length)
+      .toBeGreaterThan(joined.length);
 
-      expect((await waitForEnd(request, run.id)).status).toBe('completed');
-      await expectFinal(page);
-      await expectFinal(bob);
-      await expect
-        .poll(
-          async () => {
-            const file = await readNotebook(request, nb);
-            return {
-              print: storedLines(file.cells[0]),
-              after: storedLines(file.cells[2])
-            };
-          },
-          { timeout: 30000 }
-        )
-        .toEqual({ print: expectedLines(LINES), after: ['after'] });
-      const events = await roomEvents(page, nb);
-      expect(events.filter(e => e.action === 'overwrite')).toEqual([]);
-    } finally {
-      await bob.context().close();
-    }
+    expect((await waitForEnd(request, run.id)).status).toBe('completed');
+    await expectFinal(page);
+    await expectFinal(bob);
+    await expect
+      .poll(
+        async () => {
+          const file = await readNotebook(request, nb);
+          return {
+            print: storedLines(file.cells[0]),
+            after: storedLines(file.cells[2])
+          };
+        },
+        { timeout: 30000 }
+      )
+      .toEqual({ print: expectedLines(LINES), after: ['after'] });
+    const events = await roomEvents(page, nb);
+    expect(events.filter(e => e.action === 'overwrite')).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Helpers of the notebook-side specs (run, reattach): seed notebooks and read them back
- * through the contents API, follow runs through the REST API, read what a cell shows.
+ * Helpers of the notebook-side specs (run, reattach, collab): seed notebooks and read
+ * them back through the contents API, follow runs through the REST API, read what a
+ * cell shows.
  */
 
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
@@ -212,25 +213,35 @@ export async function promptOf(
 }
 
 /**
- * Open a notebook and wait until its kernel has answered.
+ * Open a notebook and wait until its kernel has answered or, with `collaborative`,
+ * until it is a synced collaborative document (jupyter-collaboration).
  */
 export async function openNotebook(
   page: IJupyterLabPageFixture,
-  path: string
+  path: string,
+  { collaborative = false } = {}
 ): Promise<void> {
   expect(await page.notebook.openByPath(path)).toBe(true);
-  // JupyterLab writes the kernel's language_info into the notebook once the kernel
-  // answers; that change is the user's to save, and must not race the test.
   await expect
     .poll(
       () =>
-        page.evaluate(() => {
+        page.evaluate(shared => {
           const widget = (window as any).jupyterapp.shell.currentWidget;
-          return widget?.model?.getMetadata('language_info')?.version ?? null;
-        }),
+          if (shared) {
+            const model = widget?.context?.model;
+            return (
+              model?.collaborative === true && (model.cells?.length ?? 0) > 0
+            );
+          }
+          // JupyterLab writes the kernel's language_info into the notebook once the
+          // kernel answers; that change is the user's to save, and must not race the
+          // test.
+          const info = widget?.model?.getMetadata('language_info');
+          return (info?.version ?? null) !== null;
+        }, collaborative),
       { timeout: 60000 }
     )
-    .not.toBeNull();
+    .toBe(true);
 }
 
 /**

@@ -1,0 +1,97 @@
+/**
+ * Fixtures and helpers shared by the unit tests: runs, outputs, notebook cells, run
+ * snapshots and a loaded contents model. Not a test file (jest's testRegex wants
+ * `.spec.ts`).
+ */
+
+import { ICodeCellModel } from '@jupyterlab/cells';
+import * as nbformat from '@jupyterlab/nbformat';
+import { NotebookModel } from '@jupyterlab/notebook';
+import { Contents } from '@jupyterlab/services';
+
+import { IRun, ISnapshotEvent } from '../api';
+
+/**
+ * A run of `nb.ipynb` in a session kernel, running its first cell; `fields` override.
+ */
+export function makeRun(fields: Partial<IRun> = {}): IRun {
+  return {
+    id: 'r1',
+    path: 'nb.ipynb',
+    status: 'running',
+    kernel_mode: 'session',
+    kernel_id: 'k1',
+    kernel_name: 'python3',
+    created: '2026-01-01T00:00:00Z',
+    started: '2026-01-01T00:00:01Z',
+    finished: null,
+    cells_total: 2,
+    cells_done: 0,
+    current_cell_id: 'c1',
+    error: null,
+    ...fields
+  };
+}
+
+export function stdout(text: string): nbformat.IStream {
+  return { output_type: 'stream', name: 'stdout', text };
+}
+
+export function cell(model: NotebookModel, id: string): ICodeCellModel {
+  for (const c of model.cells) {
+    if (c.id === id) {
+      return c as ICodeCellModel;
+    }
+  }
+  throw new Error(`no cell ${id}`);
+}
+
+export function outputs(model: NotebookModel, id: string): nbformat.IOutput[] {
+  return cell(model, id).outputs.toJSON();
+}
+
+/**
+ * A maker of snapshots of `run` with its first cell running and the others queued,
+ * each with fresh `cellOutputs()` unless the snapshot's `extra` fields say otherwise.
+ */
+export function snapshotMaker(
+  run: IRun,
+  cellIds: string[],
+  cellOutputs: () => ISnapshotEvent['outputs'] = () => ({})
+): (seq: number, extra?: Partial<ISnapshotEvent>) => ISnapshotEvent {
+  return (seq, extra = {}) => ({
+    seq,
+    type: 'snapshot',
+    run: {
+      ...run,
+      cells: cellIds.map((id, i) => ({
+        id,
+        status: i === 0 ? 'running' : 'queued',
+        execution_count: null,
+        started: null,
+        finished: null
+      }))
+    },
+    outputs: cellOutputs(),
+    ...extra
+  });
+}
+
+/**
+ * The contents model of a notebook at `path` as the page loaded it, with its hash.
+ */
+export function loadedModel(path: string): Contents.IModel {
+  return {
+    name: 'nb.ipynb',
+    path,
+    type: 'notebook',
+    writable: true,
+    created: '2026-01-01T00:00:00Z',
+    last_modified: '2026-01-01T00:00:01Z',
+    mimetype: 'application/x-ipynb+json',
+    format: null,
+    content: null,
+    hash: 'loaded',
+    hash_algorithm: 'sha256'
+  };
+}
