@@ -44,6 +44,10 @@ class Destinations:
         return await self.paired.destination(api_path)
 
     async def open_notebook(self, api_path: str, os_path: str) -> LoadedNotebook | None:
-        """Read a run's notebook through jupytext's contents manager when it must be
-        (notebooks.NotebookReader); None: an ordinary .ipynb, read from disk."""
+        """Read a run's notebook from its collaborative room's shared document, or through
+        jupytext's contents manager, when it must be (notebooks.NotebookReader); None: an
+        ordinary .ipynb, read from disk."""
+        shared = await self._shared.open_notebook(api_path, os_path)
+        if shared is not None:
+            return shared
         return await self.paired.open_notebook(api_path, os_path)

@@ -22,10 +22,14 @@ settings, where its extension publishes itself as ``jupyter_server_ydoc``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import nbformat
+
+from .notebooks import LoadedNotebook
 from .writer import CellState, WriteResult
 
 __all__ = ["SharedDocuments", "SharedNotebook", "apply_cells"]
@@ -72,6 +76,25 @@ class SharedDocuments:
         if doc is None or not len(doc.ycells):
             return None
         return doc
+
+    async def open_notebook(self, api_path: str, os_path: str) -> LoadedNotebook | None:
+        """The notebook as its collaborators see it, unsaved edits included, while a room
+        has it open (the run executes what they see, with no save first); None: read the
+        file."""
+        if not os.path.isfile(os_path):
+            return None  # the file's own checks say what is wrong
+        doc = await self.document(api_path)
+        if doc is None:
+            return None
+        try:
+            nb = nbformat.from_dict(await doc.aget())
+            nbformat.validate(nb)
+        except Exception as e:  # fall back to the file, which has its own clear errors
+            self._log.warning("jupyter_lapd: shared document of %s unusable: %s", api_path, e)
+            return None
+        if nb.nbformat_minor < 5 or not all(cell.get("id") for cell in nb.cells):
+            return None  # cells without ids must get them on disk first: use the file
+        return LoadedNotebook(nb)
 
     async def destination(self, api_path: str) -> SharedNotebook | None:
         doc = await self.document(api_path)

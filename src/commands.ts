@@ -7,7 +7,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { cancelRun, IRun, startRun } from './api';
 import { runInBackgroundIcon } from './icons';
-import { INotebookRuns } from './reattach';
+import { INotebookRuns, isCollaborative } from './reattach';
 
 /**
  * The command ids of the notebook side of jupyter_lapd (DESIGN.md).
@@ -126,8 +126,12 @@ export function addCommands(
       return;
     }
     // The run executes the file on disk: save first, so it runs what the user sees.
+    // A collaborative notebook needs no save: the server runs its shared document, and
+    // the room saves it on its own schedule (a save racing the room's can be refused).
     try {
-      await panel.context.save();
+      if (!isCollaborative(panel.context)) {
+        await panel.context.save();
+      }
     } catch (reason) {
       // JupyterLab has told the user why (or the user cancelled the save).
       console.error(

@@ -245,3 +245,25 @@ async def test_a_cell_printing_steadily_still_reaches_the_file_through_the_room(
         await lapd_wait(run["id"])
         await wait_until(lambda: "39\n" in stream_text({"outputs": on_disk(path)}), timeout=30)
     assert not [e for e in collab_events if e.get("action") == "overwrite"], collab_events
+
+
+async def test_a_run_executes_the_shared_document_unsaved_edits_included(
+    jp_serverapp: Any,
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    collab_client: Any,
+) -> None:
+    path = lapd_notebook(["print('as saved')"])
+    ext = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    async with collab_client("nb.ipynb") as alice:
+        alice.set_cell(0, source="print('as typed')")
+        shared = await ext.get_document(
+            path="nb.ipynb", content_type="notebook", file_format="json", copy=False
+        )
+        await wait_until(lambda: "as typed" in shared.get_cell(0)["source"], timeout=30)
+        run = await lapd_start("nb.ipynb")  # no save first: the room has not saved yet
+        assert "as saved" in read_nb(path).cells[0].source
+        assert (await lapd_wait(run["id"]))["status"] == "completed"
+        await wait_until(lambda: cell_by_id(alice, "c0")["outputs"] != [], timeout=30)
+        assert stream_text(cell_by_id(alice, "c0")) == "as typed\n"

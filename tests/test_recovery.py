@@ -63,6 +63,8 @@ def kill_mid_run_and_restart(tmp_path: Path, seed: int, **config) -> tuple:
 
 
 def check_recovered(server, path, run, killed_at) -> nbformat.NotebookNode:
+    # recovery runs as the server starts: it may still be at work on the first answer
+    wait_for(lambda: server.request("GET", f"lapd/api/runs/{run['id']}")["status"] != "running")
     record = server.request("GET", f"lapd/api/runs/{run['id']}")
     assert record["status"] == "interrupted"
     assert "server stopped" in record["error"]
@@ -100,8 +102,13 @@ def test_rerun_on_restart_starts_a_linked_run_on_a_fresh_kernel(tmp_path):
         tmp_path, 0, on_server_restart="rerun", flush_interval=0.5
     )
     try:
-        runs = server.request("GET", "lapd/api/runs")["runs"]
-        rerun = next(r for r in runs if r["resumed_from"] == run["id"])
+        # recovery runs as the server starts: it may still be at work on the first answer
+        def reruns() -> list[dict]:
+            runs = server.request("GET", "lapd/api/runs")["runs"]
+            return [r for r in runs if r["resumed_from"] == run["id"]]
+
+        wait_for(lambda: bool(reruns()), timeout=60)
+        rerun = reruns()[0]
         assert rerun["kernel_mode"] == "new"
         wait_for(
             lambda: server.request("GET", f"lapd/api/runs/{rerun['id']}")["status"] == "completed",
