@@ -26,7 +26,7 @@ from .models import (
     utcnow,
 )
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
-from .recovery import interrupt_stale_run
+from .recovery import STALE_REASON, interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
 from .writer import Route, write_notebook
@@ -101,7 +101,15 @@ class RunManager:
                 # a headless run (`jupyter lapd run --headless`) that another process
                 # still drives, recorded in this database under this folder: not ours
                 continue
-            await self.db_call(interrupt_stale_run, self.store, record, self.root_dir, self.log)
+            await self.db_call(
+                interrupt_stale_run,
+                self.store,
+                record,
+                self.root_dir,
+                self.log,
+                STALE_REASON,
+                self.max_output_bytes,
+            )
             self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
             if self.on_server_restart == "rerun":
                 await self._rerun(record)

@@ -6,9 +6,12 @@ import logging
 import os
 from typing import Any
 
+import nbformat
+from jupyter_server.services.contents.fileio import path_to_intermediate, path_to_invalid
+
 from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import resolve_path
-from .outputs import replay
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .store import Store
 from .writer import cell_states, note_output, write_cells
 
@@ -21,6 +24,7 @@ def interrupt_stale_run(
     root_dir: str,
     log: logging.Logger,
     reason: str = STALE_REASON,
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
 ) -> RunRecord:
     """Mark a run that no process drives any more ``interrupted``, and put into its notebook
     everything its journal holds (a killed server may have journaled up to a flush interval
@@ -48,13 +52,39 @@ def interrupt_stale_run(
     seq += 1
     added.append({"seq": seq, "type": "run", "run": record.to_dict(with_cells=False)})
     store.append_events(record.id, added)
-    model = replay(events + added)
+    model = replay(events + added, max_output_bytes, run_id=record.id)
     if model.cell_ids():
         try:
             _, os_path = resolve_path(root_dir, record.path)
             if os.path.exists(os_path):
+                restore_interrupted_save(os_path, log)
                 write_cells(os_path, cell_states(model))
         except (LapdError, OSError, ValueError) as e:
             log.warning("jupyter_lapd: could not restore outputs of %s: %s", record.path, e)
     store.save_run(record, root_dir)
     return record
+
+
+def restore_interrupted_save(os_path: str, log: logging.Logger) -> bool:
+    """Undo a save through the contents manager that a kill cut short; True if it did.
+
+    Saves by a collaborative room or through jupytext's contents manager go through Jupyter
+    Server, which copies the notebook to ``.~<name>`` and then rewrites it in place: killed
+    in between, it leaves the notebook truncated and the copy whole. Jupyter Server puts the
+    copy back the next time it opens the file; recovery must do it before merging into it.
+    """
+    backup = path_to_intermediate(os_path)
+    if not os.path.exists(backup):
+        return False
+    try:
+        nbformat.read(os_path, as_version=nbformat.NO_CONVERT)
+    except Exception:  # truncated: the save was cut short
+        os.replace(os_path, path_to_invalid(os_path))
+        os.replace(backup, os_path)
+        log.warning(
+            "jupyter_lapd: %s was cut short while being saved; restored its copy (%s kept)",
+            os_path,
+            os.path.basename(path_to_invalid(os_path)),
+        )
+        return True
+    return False  # whole after all: the copy is a leftover

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,10 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb
 from server_process import ServerProcess
+
+from jupyter_lapd.models import CellRecord, CellStatus, RunRecord, RunStatus
+from jupyter_lapd.recovery import interrupt_stale_run
+from jupyter_lapd.store import Store
 
 PRINTER = (
     "import time\n"
@@ -83,6 +90,43 @@ def test_kill9_mid_run_then_restart_restores_the_journal(tmp_path, seed):
     server, path, run, killed_at, _ = kill_mid_run_and_restart(tmp_path, seed)
     try:
         check_recovered(server, path, run, killed_at)
+    finally:
+        server.stop()
+
+
+# Jupyter Server's own save, killed half-way: the notebook rewritten in place is cut short,
+# the copy it took first (".~nb.ipynb") is whole.
+CUT_SHORT_SAVE = """
+import os, sys
+from jupyter_server.services.contents.fileio import atomic_writing
+with atomic_writing(sys.argv[1], text=True, encoding="utf-8") as f:
+    f.write('{"cells": [{"cell_type": "code", "sour')
+    f.flush()
+    os._exit(9)
+"""
+
+
+def test_a_save_cut_short_by_the_kill_is_undone_before_the_journal_is_merged(tmp_path):
+    # saves through the contents manager (a collaborative room's, jupytext's) rewrite the
+    # file in place: the kill that stops the run may land in the middle of one
+    server = ServerProcess(tmp_path / "home", tmp_path / "root", flush_interval=3)
+    path = server.root / "nb.ipynb"
+    nbformat.write(make_notebook(["print('setup')", PRINTER, "print('after')"]), path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
+        time.sleep(1.5)
+        killed_at = time.time()
+        server.kill9()
+        proc = subprocess.run([sys.executable, "-c", CUT_SHORT_SAVE, str(path)], check=False)
+        assert proc.returncode == 9 and (server.root / ".~nb.ipynb").exists()
+        with pytest.raises(Exception):  # noqa: B017 - whatever nbformat makes of half a file
+            read_nb(path)
+        server.start()
+        check_recovered(server, path, run, killed_at)
+        assert (server.root / "nb.ipynb.invalid").exists()  # kept, as Jupyter Server does
+        assert not (server.root / ".~nb.ipynb").exists()
     finally:
         server.stop()
 
@@ -221,3 +265,32 @@ async def test_a_failing_disk_is_a_clear_error(monkeypatch, lapd_notebook, lapd_
     assert run["status"] == "failed"
     assert run["error"] == "could not write nb.ipynb: [Errno 28] No space left on device"
     assert path.read_bytes() == before
+
+
+def test_recovery_bounds_a_giant_stream_as_configured(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    nbformat.write(make_notebook(["print('x' * 10**6)"]), root / "nb.ipynb")
+    store = Store(str(tmp_path / "runs.db"))
+    try:
+        record = RunRecord(path="nb.ipynb", cells=[CellRecord(id="c0")])
+        record.status = RunStatus.RUNNING
+        record.cells[0].status = CellStatus.RUNNING
+        store.save_run(record, str(root))
+        line = "y" * 99 + "\n"
+        store.append_events(
+            record.id,
+            [{"seq": 1, "type": "cell_start", "cell_id": "c0"}]
+            + [
+                {"seq": i, "type": "output", "cell_id": "c0",
+                 "output": {"output_type": "stream", "name": "stdout", "text": line * 100}}
+                for i in range(2, 102)
+            ],
+        )  # fmt: skip
+        interrupt_stale_run(
+            store, record, str(root), logging.getLogger("test"), max_output_bytes=10_000
+        )
+    finally:
+        store.close()
+    text = read_nb(root / "nb.ipynb").cells[0].outputs[0]["text"]
+    assert "elided" in text and len(text) < 12_000  # 1 MB journaled, 10 kB on disk
