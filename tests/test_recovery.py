@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -48,7 +49,9 @@ def cell_status(server: ServerProcess, run_id: str, cell_id: str) -> str:
     return {c["id"]: c["status"] for c in run["cells"]}[cell_id]
 
 
-def kill_mid_run_and_restart(tmp_path: Path, seed: int, **config) -> tuple:
+def kill_mid_run_and_restart(
+    tmp_path: Path, seed: int, after_kill: Callable[[Path], None] | None = None, **config
+) -> tuple:
     # rare file writes: what the file lacks at the kill, only the journal can bring back
     config.setdefault("flush_interval", 3)
     server = ServerProcess(tmp_path / "home", tmp_path / "root", **config)
@@ -62,6 +65,8 @@ def kill_mid_run_and_restart(tmp_path: Path, seed: int, **config) -> tuple:
         killed_at = time.time()
         server.kill9()
         on_disk = read_nb(path)  # valid nbformat right after the kill, never truncated
+        if after_kill is not None:
+            after_kill(path)
         server.start()
         return server, path, run, killed_at, on_disk
     except BaseException:
@@ -109,21 +114,14 @@ with atomic_writing(sys.argv[1], text=True, encoding="utf-8") as f:
 def test_a_save_cut_short_by_the_kill_is_undone_before_the_journal_is_merged(tmp_path):
     # saves through the contents manager (a collaborative room's, jupytext's) rewrite the
     # file in place: the kill that stops the run may land in the middle of one
-    server = ServerProcess(tmp_path / "home", tmp_path / "root", flush_interval=3)
-    path = server.root / "nb.ipynb"
-    nbformat.write(make_notebook(["print('setup')", PRINTER, "print('after')"]), path)
-    server.start()
-    try:
-        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
-        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
-        time.sleep(1.5)
-        killed_at = time.time()
-        server.kill9()
+    def cut_short_save(path: Path) -> None:
         proc = subprocess.run([sys.executable, "-c", CUT_SHORT_SAVE, str(path)], check=False)
-        assert proc.returncode == 9 and (server.root / ".~nb.ipynb").exists()
+        assert proc.returncode == 9 and (path.parent / ".~nb.ipynb").exists()
         with pytest.raises(Exception):  # noqa: B017 - whatever nbformat makes of half a file
             read_nb(path)
-        server.start()
+
+    server, path, run, killed_at, _ = kill_mid_run_and_restart(tmp_path, 0, cut_short_save)
+    try:
         check_recovered(server, path, run, killed_at)
         assert (server.root / "nb.ipynb.invalid").exists()  # kept, as Jupyter Server does
         assert not (server.root / ".~nb.ipynb").exists()
