@@ -6,18 +6,16 @@ import { JSONExt } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { CellStatus, IRun, isRunActive } from './api';
 import {
-  CellStatus,
   ExecutionTiming,
   ICellEndEvent,
   IFlushState,
   IOutputEvent,
-  IRun,
   IRunEvent,
   ISnapshotEvent,
-  IUpdateDisplayEvent,
-  isRunActive
-} from './api';
+  IUpdateDisplayEvent
+} from './socket';
 
 /**
  * One run's events applied to one open notebook's model, as JupyterLab would have

@@ -11,15 +11,9 @@ import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  getRun,
-  IFlushState,
-  IRun,
-  isRunActive,
-  listRuns,
-  RunEventSocket
-} from './api';
+import { getRun, IRun, isRunActive, listRuns } from './api';
 import { NotebookRunModel } from './notebookrun';
+import { IFlushState, RunEventSocket } from './socket';
 
 /**
  * The class of a cell that a run will execute later.

@@ -11,9 +11,9 @@ import { Contents, ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
-import { IFlushState, IRunEvent } from '../api';
 import { NotebookRunModel } from '../notebookrun';
 import { adoptServerWrite, isCollaborative, NotebookRuns } from '../reattach';
+import { IFlushState, IRunEvent } from '../socket';
 import {
   cell,
   loadedModel,

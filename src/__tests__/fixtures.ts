@@ -9,7 +9,8 @@ import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 
-import { IRun, ISnapshotEvent } from '../api';
+import { IRun } from '../api';
+import { ISnapshotEvent } from '../socket';
 
 /**
  * A run of `nb.ipynb` in a session kernel, running its first cell; `fields` override.

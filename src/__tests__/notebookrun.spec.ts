@@ -6,8 +6,8 @@
 import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 
-import { IFlushState, IRunEvent } from '../api';
 import { NotebookRunModel } from '../notebookrun';
+import { IFlushState, IRunEvent } from '../socket';
 import { cell, makeRun, outputs, snapshotMaker, stdout } from './fixtures';
 
 const RUN = makeRun({ cells_total: 3 });

@@ -5,7 +5,7 @@
 
 import { ServerConnection } from '@jupyterlab/services';
 
-import { eventsUrl, IRunEvent, parseRunEvent, RunEventSocket } from '../api';
+import { eventsUrl, IRunEvent, parseRunEvent, RunEventSocket } from '../socket';
 
 class FakeSocket {
   static instances: FakeSocket[] = [];

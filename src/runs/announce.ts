@@ -1,4 +1,5 @@
 import { IRun } from '../api';
+import { parseJsonObject } from '../json';
 import { isActive, isFinal, parseTime } from './format';
 
 /**
@@ -97,18 +98,11 @@ export function parseLedger(text: string | null): IAnnounceLedger | null {
   if (text === null) {
     return null;
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
+  const data = parseJsonObject(text);
+  if (data === null) {
     return null;
   }
-  if (typeof data !== 'object' || data === null) {
-    return null;
-  }
-  const { watermark, active, announced } = data as {
-    [key: string]: unknown;
-  };
+  const { watermark, active, announced } = data;
   if (
     (watermark !== null && typeof watermark !== 'string') ||
     !isStringArray(active) ||

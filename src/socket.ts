@@ -1,0 +1,398 @@
+import { URLExt } from '@jupyterlab/coreutils';
+
+import type * as nbformat from '@jupyterlab/nbformat';
+
+import { ServerConnection } from '@jupyterlab/services';
+
+import { IDisposable } from '@lumino/disposable';
+
+import { API_NAMESPACE, CellStatus, IRun } from './api';
+import { parseJsonObject } from './json';
+
+/**
+ * The timing keys JupyterLab records in a cell's `metadata.execution`.
+ */
+export type ExecutionTiming = { [key: string]: string };
+
+/**
+ * The file as a `flushed` event describes it: it holds every event up to `upto`.
+ */
+export interface IFlushState {
+  upto: number;
+  /** ISO 8601 UTC, as the contents API reports it. */
+  last_modified: string;
+  /**
+   * sha256 of the file, as the contents API reports it; null when the server did not
+   * write the file itself (`destination`).
+   */
+  hash: string | null;
+  /**
+   * Where the server put the events: absent or `file` for the file on disk;
+   * `shared_document` for the collaborative document of a room that has the notebook
+   * open (the room saves the file).
+   */
+  destination?: string;
+}
+
+/**
+ * The first message of every events socket.
+ *
+ * Without `since`, `outputs` holds each started cell's outputs as the file will hold
+ * them, as of `seq`. With `since`, `replay_from` is set and `outputs` is absent: the
+ * events after `replay_from` follow.
+ *
+ * `flushed`, `execution`, `displays` and `clear_pending` are optional: servers that
+ * send them let a client that attaches mid-run match the file's hash at once, show the
+ * timings of cells finished since it loaded the file, apply display updates to outputs
+ * shown before it attached, and honour a `clear_output(wait=True)` still pending.
+ */
+export interface ISnapshotEvent {
+  seq: number;
+  type: 'snapshot';
+  run: IRun;
+  outputs?: { [cellId: string]: nbformat.IOutput[] };
+  replay_from?: number;
+  flushed?: IFlushState | null;
+  execution?: { [cellId: string]: ExecutionTiming };
+  /** display id -> cell id -> indices of that cell's outputs showing it. */
+  displays?: { [displayId: string]: { [cellId: string]: number[] } };
+  clear_pending?: string[];
+}
+
+/**
+ * A change of the run's status or kernel (the run comes without `cells`).
+ */
+export interface IRunChangedEvent {
+  seq: number;
+  type: 'run';
+  run: IRun;
+}
+
+/**
+ * A cell starts: its outputs, execution count and timings are cleared.
+ */
+export interface ICellStartEvent {
+  seq: number;
+  type: 'cell_start';
+  cell_id: string;
+  started: string;
+}
+
+/**
+ * One output; stream outputs are fragments, merged as JupyterLab merges them.
+ */
+export interface IOutputEvent {
+  seq: number;
+  type: 'output';
+  cell_id: string;
+  output: nbformat.IOutput;
+  display_id?: string;
+}
+
+/**
+ * `clear_output`; with `wait`, the clear happens at the cell's next output.
+ */
+export interface IClearOutputEvent {
+  seq: number;
+  type: 'clear_output';
+  cell_id: string;
+  wait: boolean;
+}
+
+/**
+ * Every output showing `display_id`, in any cell, takes `output`'s data and metadata.
+ */
+export interface IUpdateDisplayEvent {
+  seq: number;
+  type: 'update_display';
+  cell_id: string;
+  display_id: string;
+  output: {
+    output_type?: string;
+    data: nbformat.IMimeBundle;
+    metadata: nbformat.OutputMetadata;
+  };
+}
+
+/**
+ * A cell ends, with the kernel's execution count and JupyterLab's timing metadata.
+ */
+export interface ICellEndEvent {
+  seq: number;
+  type: 'cell_end';
+  cell_id: string;
+  status: CellStatus;
+  execution_count: number | null;
+  execution: ExecutionTiming;
+  finished: string | null;
+}
+
+/**
+ * The file on disk now holds every event up to `upto`.
+ */
+export interface IFlushedEvent extends IFlushState {
+  seq: number;
+  type: 'flushed';
+}
+
+/**
+ * A message of the events socket.
+ */
+export type IRunEvent =
+  | ISnapshotEvent
+  | IRunChangedEvent
+  | ICellStartEvent
+  | IOutputEvent
+  | IClearOutputEvent
+  | IUpdateDisplayEvent
+  | ICellEndEvent
+  | IFlushedEvent;
+
+const EVENT_TYPES: ReadonlySet<string> = new Set([
+  'snapshot',
+  'run',
+  'cell_start',
+  'output',
+  'clear_output',
+  'update_display',
+  'cell_end',
+  'flushed'
+]);
+
+/**
+ * Parse one message of the events socket; null if it is not a known event.
+ *
+ * Only the envelope (`seq`, `type`) is checked: the fields of each type are the
+ * server's contract (docs/rest-api.md).
+ */
+export function parseRunEvent(text: string): IRunEvent | null {
+  const data = parseJsonObject(text);
+  if (data === null) {
+    return null;
+  }
+  const { seq, type } = data;
+  if (
+    typeof seq !== 'number' ||
+    !Number.isInteger(seq) ||
+    typeof type !== 'string' ||
+    !EVENT_TYPES.has(type)
+  ) {
+    return null;
+  }
+  return data as unknown as IRunEvent;
+}
+
+/**
+ * The URL of a run's events socket; with `since`, the server replays what followed it.
+ */
+export function eventsUrl(
+  serverSettings: ServerConnection.ISettings,
+  runId: string,
+  since: number | null
+): string {
+  const url = URLExt.join(
+    serverSettings.wsUrl,
+    API_NAMESPACE,
+    'runs',
+    encodeURIComponent(runId),
+    'events'
+  );
+  const params: { [key: string]: string } = {};
+  if (since !== null) {
+    params.since = String(since);
+  }
+  if (serverSettings.appendToken && serverSettings.token !== '') {
+    params.token = serverSettings.token;
+  }
+  return Object.keys(params).length > 0
+    ? url + URLExt.objectToQueryString(params)
+    : url;
+}
+
+/**
+ * A run's events socket that reconnects after a drop and resumes where it left off.
+ *
+ * Each connection asks `since()` where to resume: `null` for a full snapshot, or the
+ * seq of the last event applied, so that the server replays exactly what was missed.
+ * A dropped connection is retried with exponential backoff (`minDelay` doubling up to
+ * `maxDelay`), reset once a snapshot arrives; the browser going offline drops the
+ * connection at once (Chromium keeps sockets open while offline) and coming back
+ * online reconnects at once. The owner disposes the socket once the run has ended.
+ */
+export class RunEventSocket implements IDisposable {
+  constructor(options: RunEventSocket.IOptions) {
+    this._options = options;
+    this._minDelay = options.minDelay ?? RunEventSocket.MIN_DELAY;
+    this._maxDelay = options.maxDelay ?? RunEventSocket.MAX_DELAY;
+    if (typeof window !== 'undefined') {
+      window.addEventListener('online', this._onOnline);
+      window.addEventListener('offline', this._onOffline);
+    }
+    this._connect();
+  }
+
+  /**
+   * The run whose events this socket carries.
+   */
+  get runId(): string {
+    return this._options.runId;
+  }
+
+  /**
+   * Whether a connection is open.
+   */
+  get isConnected(): boolean {
+    return this._socket !== null && this._socket.readyState === 1;
+  }
+
+  /**
+   * How many connections failed in a row since the last snapshot.
+   */
+  get failures(): number {
+    return this._failures;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /**
+   * Drop the current connection, if any, and connect again now.
+   */
+  reconnect(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._failures = 0;
+    this._drop();
+    this._clearTimer();
+    this._connect();
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._clearTimer();
+    this._drop();
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('online', this._onOnline);
+      window.removeEventListener('offline', this._onOffline);
+    }
+  }
+
+  private _connect(): void {
+    const { serverSettings, runId } = this._options;
+    const socket = new serverSettings.WebSocket(
+      eventsUrl(serverSettings, runId, this._options.since())
+    );
+    this._socket = socket;
+    socket.onmessage = (message: MessageEvent) => {
+      if (this._socket !== socket) {
+        return;
+      }
+      const event =
+        typeof message.data === 'string' ? parseRunEvent(message.data) : null;
+      if (event === null) {
+        console.warn('jupyter_lapd: ignoring an unknown event', message.data);
+        return;
+      }
+      if (event.type === 'snapshot') {
+        this._failures = 0;
+      }
+      try {
+        this._options.onEvent(event);
+      } catch (reason) {
+        console.error('jupyter_lapd: could not apply event', event, reason);
+      }
+    };
+    socket.onclose = (close: CloseEvent) => {
+      if (this._socket !== socket) {
+        return;
+      }
+      this._socket = null;
+      this._failures += 1;
+      this._options.onClose?.(close.code);
+      // onClose may have disposed of the socket (the run has ended).
+      if (!this._isDisposed) {
+        this._schedule();
+      }
+    };
+  }
+
+  private _schedule(): void {
+    const delay = Math.min(
+      this._maxDelay,
+      this._minDelay * 2 ** Math.max(0, this._failures - 1)
+    );
+    this._clearTimer();
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      if (!this._isDisposed) {
+        this._connect();
+      }
+    }, delay);
+  }
+
+  private _drop(): void {
+    const socket = this._socket;
+    this._socket = null;
+    if (socket !== null) {
+      socket.onmessage = null;
+      socket.onclose = null;
+      socket.close();
+    }
+  }
+
+  private _clearTimer(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _onOnline = (): void => {
+    this.reconnect();
+  };
+
+  private _onOffline = (): void => {
+    if (this._socket !== null && !this._isDisposed) {
+      this._drop();
+      this._failures += 1;
+      this._schedule();
+    }
+  };
+
+  private _options: RunEventSocket.IOptions;
+  private _minDelay: number;
+  private _maxDelay: number;
+  private _socket: WebSocket | null = null;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _failures = 0;
+  private _isDisposed = false;
+}
+
+/**
+ * The namespace for `RunEventSocket` statics.
+ */
+export namespace RunEventSocket {
+  /** First reconnection delay, in milliseconds. */
+  export const MIN_DELAY = 500;
+  /** Longest reconnection delay, in milliseconds. */
+  export const MAX_DELAY = 10000;
+
+  export interface IOptions {
+    /** Use `app.serviceManager.serverSettings`; its `WebSocket` opens the socket. */
+    serverSettings: ServerConnection.ISettings;
+    runId: string;
+    /** Where to resume at each connection: null for a full snapshot. */
+    since: () => number | null;
+    /** Every event, in the order the server sent it. */
+    onEvent: (event: IRunEvent) => void;
+    /** A connection closed (before a reconnection is scheduled), with its close code. */
+    onClose?: (code: number) => void;
+    minDelay?: number;
+    maxDelay?: number;
+  }
+}
