@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
@@ -16,12 +15,10 @@ from .kernels import KernelProvider
 from .manager import RunManager
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .paired import paired_paths_of
+from .settings import checked_db_path, default_db_path
 from .store import Store
 
-
-def default_db_path() -> str:
-    """Where the server and ``jupyter lapd`` keep runs unless ``c.Lapd.db_path`` says else."""
-    return os.path.join(jupyter_data_dir(), "lapd", "runs.db")
+__all__ = ["Lapd", "default_db_path"]
 
 
 class Lapd(ExtensionApp):
@@ -45,10 +42,10 @@ class Lapd(ExtensionApp):
 
     @validate("db_path")
     def _validate_db_path(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"])
-        if not value or value == ":memory:":
-            raise TraitError("Lapd.db_path must be a file path (runs must outlive the server)")
-        return os.path.abspath(os.path.expanduser(value))
+        try:
+            return checked_db_path(proposal["value"])
+        except ValueError as e:
+            raise TraitError(str(e)) from None
 
     flush_interval = Float(
         1.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
 import sqlite3
@@ -49,19 +50,28 @@ class ServerInfo:
 
 
 def _running_servers() -> list[dict[str, Any]]:
-    """Servers with a live runtime file, most recently started first."""
+    """Servers with a live runtime file, most recently started first.
+
+    The runtime files (``jpserver-<pid>.json``) are read here rather than through
+    ``jupyter_server.serverapp.list_running_servers``: importing the server app costs every
+    ``jupyter lapd`` command about a second.
+    """
     from jupyter_core.paths import jupyter_runtime_dir
-    from jupyter_server.serverapp import list_running_servers
+    from jupyter_server.utils import check_pid
 
     runtime_dir = jupyter_runtime_dir()
     found = []
-    for info in list_running_servers(runtime_dir):
+    for path in glob.glob(os.path.join(runtime_dir, "jpserver-*.json")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                info = json.load(f)
+            started = os.path.getmtime(path)
+        except (OSError, ValueError):
+            continue  # being written or removed by its server
+        if not isinstance(info, dict) or not check_pid(int(info.get("pid", 0))):
+            continue  # a server that died without removing its file
         if info.get("sock") or not info.get("url"):
             continue  # a unix socket: not reachable with a plain HTTP client
-        try:
-            started = os.path.getmtime(os.path.join(runtime_dir, f"jpserver-{info['pid']}.json"))
-        except OSError:
-            started = 0.0
         found.append({**info, "_started": started})
     found.sort(key=lambda info: info["_started"], reverse=True)
     return found

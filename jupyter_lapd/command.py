@@ -27,6 +27,7 @@ from .client import (
     find_server,
     root_holding,
 )
+from .settings import CONFIG_FILE_NAME, checked_db_path, default_db_path
 
 T = TypeVar("T")
 
@@ -121,10 +122,8 @@ class LapdCommand(JupyterApp):
     def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
         """Load what the server would: the extension's own file, then jupyter_config and
         jupyter_server_config over it (as linking an ExtensionApp does)."""
-        from .app import Lapd
-
         with contextlib.suppress(ConfigFileNotFound):
-            Application.load_config_file(self, Lapd().config_file_name, path=self.config_file_paths)
+            Application.load_config_file(self, CONFIG_FILE_NAME, path=self.config_file_paths)
         super().load_config_file(suppress_errors)
 
     def initialize(self, argv: Any = None) -> None:
@@ -152,11 +151,12 @@ class LapdCommand(JupyterApp):
     @property
     def db_path(self) -> str:
         """The database the server uses: ``Lapd.db_path`` from the same config."""
-        from .app import Lapd
-
+        configured = self.config.Lapd.get("db_path")
+        if configured is None:
+            return default_db_path()
         try:
-            return str(Lapd(config=self.config).db_path)
-        except TraitError as e:
+            return checked_db_path(configured)
+        except ValueError as e:
             raise UsageError(f"bad configuration: {e}") from None
 
     def server(self) -> ServerInfo:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .models import parse_time
-from .outputs import ELISION
+from .streams import ELISION
 
 Run = Mapping[str, Any]
 Output = Mapping[str, Any]

@@ -10,6 +10,7 @@ from traitlets import TraitError
 
 from jupyter_lapd.app import Lapd, default_db_path
 from jupyter_lapd.models import CellRecord, CellStatus, RunRecord, RunStatus
+from jupyter_lapd.settings import CONFIG_FILE_NAME
 from jupyter_lapd.store import Store
 
 
@@ -112,3 +113,8 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name in Lapd.class_own_traits(config=True):
         assert f"`c.Lapd.{name}`" in readme, name
+
+
+def test_the_cli_reads_the_extensions_own_config_file():
+    # jupyter lapd names the file without importing the server extension (settings.py)
+    assert Lapd().config_file_name == CONFIG_FILE_NAME
