@@ -9,6 +9,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import nbformat
 from nbformat import NotebookNode
 
 from . import events as ev
@@ -24,6 +25,7 @@ from .writer import (
     Route,
     WriteResult,
     cell_states,
+    merge_cells,
     note_output,
     read_notebook,
 )
@@ -132,19 +134,12 @@ class ActiveRun:
         A browser that saves during the run may hold stale outputs for the run's cells;
         whatever it sends, the run's outputs are what ends up on disk.
         """
-        owned = set(self.model.cell_ids())
-        for cell in content.get("cells", []):
-            cell_id = cell.get("id") if isinstance(cell, dict) else None
-            if cell_id not in owned or cell.get("cell_type") != "code":
-                continue
-            cell["outputs"] = self.model.outputs(cell_id)
-            cell["execution_count"] = self.model.execution_count(cell_id)
-            metadata = cell.setdefault("metadata", {})
-            execution = self.model.execution_metadata(cell_id)
-            if execution:
-                metadata["execution"] = execution
-            else:
-                metadata.pop("execution", None)
+        cells = content.get("cells")
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            return  # not a notebook the contents manager will accept anyway
+        nb = nbformat.from_dict({"cells": cells})
+        merge_cells(nb, cell_states(self.model))  # what the writer puts in the file
+        content["cells"] = nb.cells
 
     def snapshot_event(self) -> dict[str, Any]:
         """The run and the current outputs of its cells, exactly as of the current seq."""
@@ -361,12 +356,16 @@ class ActiveRun:
         # a method, not the attribute: it changes while the loop awaits a cell
         return self._cancel_requested
 
-    def abort(self, status: RunStatus, reason: str) -> None:
-        """End the run now (server shutdown, kernel restarted under it), without waiting
-        for the kernel; the file is still written, with a note in the running cell."""
+    def _decide(self, status: RunStatus, reason: str | None) -> None:
+        """The run's outcome, if none yet, with a note saying so in the running cell."""
         if self._outcome is None:
             self._outcome = (status, reason)
             self._note(self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
+
+    def abort(self, status: RunStatus, reason: str) -> None:
+        """End the run now (server shutdown, kernel restarted under it), without waiting
+        for the kernel; the file is still written, with a note in the running cell."""
+        self._decide(status, reason)
         self._cancel_requested = True
         if self.task is not None:
             self.task.cancel()
@@ -381,9 +380,8 @@ class ActiveRun:
         """
         if self._cancelled():
             return
-        if status != RunStatus.CANCELLED and self._outcome is None:
-            self._outcome = (status, reason)
-            self._note(self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
+        if status != RunStatus.CANCELLED:
+            self._decide(status, reason)
         self._cancel_requested = True
         if self.record.current_cell_id is not None and self._lease is not None:
             try:

@@ -114,7 +114,7 @@ def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[s
     missing = set()
     for cell_id, state in cells.items():
         i = index.get(cell_id)
-        if i is None or nb.cells[i].cell_type != "code":
+        if i is None or nb.cells[i].get("cell_type") != "code":
             missing.add(cell_id)
             continue
         nb.cells[i] = _merged(nb.cells[i], state)
