@@ -7,7 +7,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { cancelRun, IRun, startRun } from './api';
 import { runInBackgroundIcon } from './icons';
-import { INotebookRuns, isCollaborative } from './reattach';
+import { isCollaborative } from './filestate';
+import { INotebookRuns } from './reattach';
 
 /**
  * The command ids of the notebook side of jupyter_lapd (DESIGN.md).

@@ -12,8 +12,9 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getRun, IRun, isRunActive, listRuns } from './api';
+import { adoptServerWrite, isCollaborative, SaveCheck } from './filestate';
 import { NotebookRunModel } from './notebookrun';
-import { IFlushState, RunEventSocket } from './socket';
+import { RunEventSocket } from './socket';
 
 /**
  * The class of a cell that a run will execute later.
@@ -63,6 +64,10 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
     this._serverSettings = options.serverSettings;
     this._contents = options.contents;
     this._trans = options.trans;
+    this._saveCheck = new SaveCheck(
+      options.contents,
+      context => this.activeRun(context) !== null
+    );
     this._tracker.widgetAdded.connect(this._onWidgetAdded, this);
     this._tracker.forEach(panel => this._onWidgetAdded(this._tracker, panel));
   }
@@ -126,10 +131,14 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       },
       onClose: () => this._onSocketClosed(context, view)
     });
+    if (!shared) {
+      this._saveCheck.watch(context);
+    }
     view.flushed.connect((_, flush) => {
       this._flushes.set(view, (this._flushes.get(view) ?? 0) + 1);
       // Without a hash the server did not write the file (the room saves it).
       if (!shared && flush.hash) {
+        this._saveCheck.noteWrite(context, flush.hash);
         adoptServerWrite(context, flush);
       }
     });
@@ -205,6 +214,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       this._detach(context);
     }
     this._tracker.widgetAdded.disconnect(this._onWidgetAdded, this);
+    this._saveCheck.dispose();
     Signal.clearData(this);
   }
 
@@ -272,6 +282,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       (this._flushes.get(view) ?? 0) === flushes &&
       file.hash
     ) {
+      this._saveCheck.noteWrite(context, file.hash);
       adoptServerWrite(context, {
         last_modified: file.last_modified,
         hash: file.hash
@@ -336,6 +347,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
   private _tracker: INotebookTracker;
   private _serverSettings: ServerConnection.ISettings;
   private _contents: Contents.IManager;
+  private _saveCheck: SaveCheck;
   private _flushes = new WeakMap<NotebookRunModel, number>();
   private _trans: TranslationBundle;
   private _contexts = new Set<DocumentRegistry.Context>();
@@ -383,82 +395,4 @@ function markQueued(cell: Cell, queued: boolean, label: string): void {
   } else {
     prompt.removeAttribute(QUEUED_LABEL_ATTRIBUTE);
   }
-}
-
-/**
- * Whether a document is a collaborative shared document (jupyter-collaboration's
- * docprovider supplies its model, and a room on the server saves it).
- *
- * jupyter-collaboration is optional: without it, or with RTC disabled (its page config
- * `disableRTC`), models are not collaborative and the page applies the run's events.
- */
-export function isCollaborative(context: DocumentRegistry.Context): boolean {
-  return (
-    (context.model as Partial<INotebookModel> | null)?.collaborative === true
-  );
-}
-
-let warnedNoUpdate = false;
-
-/**
- * Make a document context take a write the server made as its own view of the file.
- *
- * Before each save, JupyterLab's context compares the file's hash (or, without one, its
- * modification time) with the ones it last saw, and asks "File Changed: overwrite or
- * revert?" when they differ. The run writes the file every second, so without this the
- * user's next save would always ask. JupyterLab 4.6 has no public way to tell a context
- * that the file changed with its consent: its contents model is updated only by its own
- * save or revert, by a rename, and for collaborative documents by a server-side save
- * (`Context._onFileChanged`). Content providers do not help either: they are chosen
- * per widget factory (the collaboration extension owns the notebook's) and a provider's
- * `fileChanged` reaches the context only for collaborative documents. So this calls the
- * context's own update method, `_updateContentsModel`, the path those cases take; it
- * also refreshes the tab's caption and the autosave timer as a save would.
- *
- * If a later JupyterLab renames it, this does nothing: the user may then see the
- * dialog, and whichever button they press, the server keeps the run's outputs.
- *
- * Collaborative documents never take it: their room saves the file and reports its
- * hash to the context itself; nor do writes without a hash (the server then put the
- * outputs into a room's shared document, not into the file).
- *
- * @returns whether the context took the new hash.
- */
-export function adoptServerWrite(
-  context: DocumentRegistry.Context,
-  flush: Pick<IFlushState, 'last_modified' | 'hash'>
-): boolean {
-  if (!flush.hash || isCollaborative(context)) {
-    // The server wrote no file (a room saves the shared document), or the document is
-    // collaborative: its room reports the file's hash after each of its saves.
-    return false;
-  }
-  const current = context.contentsModel;
-  const update = (context as unknown as { _updateContentsModel?: unknown })
-    ._updateContentsModel;
-  if (current === null || typeof update !== 'function') {
-    if (!warnedNoUpdate) {
-      warnedNoUpdate = true;
-      console.warn(
-        "jupyter_lapd: this JupyterLab's document context cannot take the server's writes; saving during a run may ask about a changed file"
-      );
-    }
-    return false;
-  }
-  if (
-    current.hash === flush.hash &&
-    current.last_modified === flush.last_modified
-  ) {
-    return true;
-  }
-  // The context keeps no content in its contents model (`_updateContentsModel`).
-  const model: Contents.IModel = {
-    ...current,
-    content: null,
-    last_modified: flush.last_modified,
-    hash: flush.hash,
-    hash_algorithm: 'sha256'
-  };
-  (update as (model: Contents.IModel) => void).call(context, model);
-  return true;
 }

@@ -12,7 +12,8 @@ import { nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { NotebookRunModel } from '../notebookrun';
-import { adoptServerWrite, isCollaborative, NotebookRuns } from '../reattach';
+import { adoptServerWrite, isCollaborative } from '../filestate';
+import { NotebookRuns } from '../reattach';
 import { IFlushState, IRunEvent } from '../socket';
 import {
   cell,
@@ -224,6 +225,7 @@ function fakeContext(model: NotebookModel) {
     isReady: true,
     ready: Promise.resolve(),
     disposed: new Signal<unknown, void>({}),
+    saveState: new Signal<unknown, DocumentRegistry.SaveState>({}),
     contentsModel: { ...LOADED } as Contents.IModel,
     updates: [] as Contents.IModel[],
     _updateContentsModel(update: Contents.IModel) {

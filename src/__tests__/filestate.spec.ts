@@ -1,0 +1,198 @@
+/**
+ * Unit tests of adoptServerWrite (how a document context takes the run's writes) and
+ * SaveCheck (which file states a save's check accepts).
+ */
+
+import { Context, DocumentRegistry } from '@jupyterlab/docregistry';
+import { Contents } from '@jupyterlab/services';
+
+import { Signal } from '@lumino/signaling';
+
+import { adoptServerWrite, SaveCheck } from '../filestate';
+import { loadedModel } from './fixtures';
+
+const LOADED = loadedModel('dir/nb.ipynb');
+
+function fakeContext(withUpdate: boolean) {
+  const context = {
+    contentsModel: { ...LOADED } as Contents.IModel | null,
+    updates: [] as Contents.IModel[],
+    _updateContentsModel: undefined as
+      ((model: Contents.IModel) => void) | undefined
+  };
+  if (withUpdate) {
+    context._updateContentsModel = function (model: Contents.IModel) {
+      // As the real one: keep the model, without content.
+      context.updates.push(model);
+      context.contentsModel = model;
+    };
+  }
+  return context;
+}
+
+describe('adoptServerWrite', () => {
+  it("finds the update method on this JupyterLab's document context", () => {
+    // Fails when a JupyterLab upgrade renames it: saving during a run would then ask
+    // about a changed file again (see adoptServerWrite).
+    const prototype = Context.prototype as unknown as {
+      _updateContentsModel?: unknown;
+    };
+    expect(typeof prototype._updateContentsModel).toBe('function');
+  });
+
+  it("gives the context the file's new hash and modification time", () => {
+    const context = fakeContext(true);
+    const adopted = adoptServerWrite(
+      context as unknown as DocumentRegistry.Context,
+      { last_modified: '2026-01-01T00:00:09Z', hash: 'written' }
+    );
+    expect(adopted).toBe(true);
+    expect(context.updates).toEqual([
+      {
+        ...LOADED,
+        last_modified: '2026-01-01T00:00:09Z',
+        hash: 'written',
+        hash_algorithm: 'sha256',
+        content: null
+      }
+    ]);
+  });
+
+  it('does nothing when the context already has that file', () => {
+    const context = fakeContext(true);
+    adoptServerWrite(context as unknown as DocumentRegistry.Context, {
+      last_modified: LOADED.last_modified,
+      hash: 'loaded'
+    });
+    expect(context.updates).toEqual([]);
+  });
+
+  it('degrades to nothing, with one warning, without the update method', () => {
+    const warn = jest
+      .spyOn(console, 'warn')
+      .mockImplementation(() => undefined);
+    const context = fakeContext(false);
+    for (let i = 0; i < 2; i++) {
+      expect(
+        adoptServerWrite(context as unknown as DocumentRegistry.Context, {
+          last_modified: 't',
+          hash: `h${i}`
+        })
+      ).toBe(false);
+    }
+    expect(context.contentsModel?.hash).toBe('loaded');
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+  });
+});
+
+/**
+ * A context as SaveCheck uses it: a path, a contents model, save states, disposal.
+ */
+function savingContext() {
+  const context = fakeContext(true);
+  const saveState = new Signal<unknown, DocumentRegistry.SaveState>(context);
+  const disposed = new Signal<unknown, void>(context);
+  return Object.assign(context, {
+    path: LOADED.path,
+    isDisposed: false,
+    model: { collaborative: false },
+    saveState,
+    disposed
+  });
+}
+
+/**
+ * A contents manager whose `get` answers with the file state in `disk`.
+ */
+function contentsOn(disk: { hash: string }) {
+  return {
+    get: async (path: string, options?: Contents.IFetchOptions) => ({
+      ...LOADED,
+      path,
+      hash: disk.hash,
+      last_modified: `t-${disk.hash}`
+    })
+  } as unknown as Contents.IManager;
+}
+
+describe('SaveCheck', () => {
+  const HASH_ONLY = { content: false, hash: true };
+
+  function setUp(disk: { hash: string }, writing = true) {
+    const contents = contentsOn(disk);
+    const context = savingContext();
+    const check = new SaveCheck(contents, () => writing);
+    check.watch(context as unknown as DocumentRegistry.Context);
+    return { contents, context, check };
+  }
+
+  it("gives a save's check a state the page knew, answered late", async () => {
+    const disk = { hash: 'write-1' };
+    const { contents, context, check } = setUp(disk);
+    check.noteWrite(context as unknown as DocumentRegistry.Context, 'write-1');
+    // A newer write's event was taken while the check's answer was on its way.
+    context.contentsModel = { ...LOADED, hash: 'write-2' };
+    context.saveState.emit('started');
+    const answer = await contents.get(LOADED.path, HASH_ONLY);
+    expect(answer.hash).toBe('write-1');
+    expect(context.contentsModel?.hash).toBe('write-1');
+    check.dispose();
+  });
+
+  it('waits for the event of a write the check already sees', async () => {
+    const disk = { hash: 'write-1' };
+    const { contents, context, check } = setUp(disk);
+    context.saveState.emit('started');
+    const checked = contents.get(LOADED.path, HASH_ONLY);
+    setTimeout(
+      () =>
+        check.noteWrite(
+          context as unknown as DocumentRegistry.Context,
+          'write-1'
+        ),
+      50
+    );
+    await checked;
+    expect(context.contentsModel?.hash).toBe('write-1');
+    check.dispose();
+  });
+
+  it('leaves a state nobody announced for JupyterLab to ask about', async () => {
+    jest.useFakeTimers();
+    const disk = { hash: 'someone-else' };
+    const { contents, context, check } = setUp(disk);
+    context.saveState.emit('started');
+    const checked = contents.get(LOADED.path, HASH_ONLY);
+    await jest.advanceTimersByTimeAsync(2500);
+    await checked;
+    expect(context.contentsModel?.hash).toBe('loaded');
+    jest.useRealTimers();
+    check.dispose();
+  });
+
+  it("checks only the save's first fetch, and only while a save runs", async () => {
+    const disk = { hash: 'write-1' };
+    const { contents, context, check } = setUp(disk, false);
+    check.noteWrite(context as unknown as DocumentRegistry.Context, 'write-1');
+    await contents.get(LOADED.path, HASH_ONLY);
+    expect(context.contentsModel?.hash).toBe('loaded');
+    context.saveState.emit('started');
+    await contents.get(LOADED.path, HASH_ONLY);
+    expect(context.contentsModel?.hash).toBe('write-1');
+    // The fetch after the save's PUT is the context's own business.
+    context.contentsModel = { ...LOADED, hash: 'saved' };
+    await contents.get(LOADED.path, HASH_ONLY);
+    expect(context.contentsModel?.hash).toBe('saved');
+    check.dispose();
+  });
+
+  it('gives the contents manager its own get back when disposed', () => {
+    const contents = contentsOn({ hash: 'x' });
+    const get = contents.get;
+    const check = new SaveCheck(contents, () => true);
+    expect(contents.get).not.toBe(get);
+    check.dispose();
+    expect(contents.get).toBe(get);
+  });
+});

@@ -1,0 +1,273 @@
+/**
+ * The page's view of a notebook file that a run writes: which writes the document
+ * context takes as its own, and which file states its pre-save check may accept.
+ */
+
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { INotebookModel } from '@jupyterlab/notebook';
+import { Contents } from '@jupyterlab/services';
+import { IDisposable } from '@lumino/disposable';
+
+import { IFlushState } from './socket';
+
+/**
+ * Whether a document is a collaborative shared document (jupyter-collaboration's
+ * docprovider supplies its model, and a room on the server saves it).
+ *
+ * jupyter-collaboration is optional: without it, or with RTC disabled (its page config
+ * `disableRTC`), models are not collaborative and the page applies the run's events.
+ */
+export function isCollaborative(context: DocumentRegistry.Context): boolean {
+  return (
+    (context.model as Partial<INotebookModel> | null)?.collaborative === true
+  );
+}
+
+let warnedNoUpdate = false;
+
+/**
+ * Make a document context take a write the server made as its own view of the file.
+ *
+ * Before each save, JupyterLab's context compares the file's hash (or, without one, its
+ * modification time) with the ones it last saw, and asks "File Changed: overwrite or
+ * revert?" when they differ. The run writes the file every second, so without this the
+ * user's next save would always ask. JupyterLab 4.6 has no public way to tell a context
+ * that the file changed with its consent: its contents model is updated only by its own
+ * save or revert, by a rename, and for collaborative documents by a server-side save
+ * (`Context._onFileChanged`). Content providers do not help either: they are chosen
+ * per widget factory (the collaboration extension owns the notebook's) and a provider's
+ * `fileChanged` reaches the context only for collaborative documents. So this calls the
+ * context's own update method, `_updateContentsModel`, the path those cases take; it
+ * also refreshes the tab's caption and the autosave timer as a save would.
+ *
+ * If a later JupyterLab renames it, this does nothing: the user may then see the
+ * dialog, and whichever button they press, the server keeps the run's outputs.
+ *
+ * Collaborative documents never take it: their room saves the file and reports its
+ * hash to the context itself; nor do writes without a hash (the server then put the
+ * outputs into a room's shared document, not into the file).
+ *
+ * @returns whether the context took the new hash.
+ */
+export function adoptServerWrite(
+  context: DocumentRegistry.Context,
+  flush: Pick<IFlushState, 'last_modified' | 'hash'>
+): boolean {
+  if (!flush.hash || isCollaborative(context)) {
+    // The server wrote no file (a room saves the shared document), or the document is
+    // collaborative: its room reports the file's hash after each of its saves.
+    return false;
+  }
+  const current = context.contentsModel;
+  const update = (context as unknown as { _updateContentsModel?: unknown })
+    ._updateContentsModel;
+  if (current === null || typeof update !== 'function') {
+    if (!warnedNoUpdate) {
+      warnedNoUpdate = true;
+      console.warn(
+        "jupyter_lapd: this JupyterLab's document context cannot take the server's writes; saving during a run may ask about a changed file"
+      );
+    }
+    return false;
+  }
+  if (
+    current.hash === flush.hash &&
+    current.last_modified === flush.last_modified
+  ) {
+    return true;
+  }
+  // The context keeps no content in its contents model (`_updateContentsModel`).
+  const model: Contents.IModel = {
+    ...current,
+    content: null,
+    last_modified: flush.last_modified,
+    hash: flush.hash,
+    hash_algorithm: 'sha256'
+  };
+  (update as (model: Contents.IModel) => void).call(context, model);
+  return true;
+}
+
+/**
+ * How long a save's check waits for the `flushed` event of a write it already sees.
+ */
+const FLUSH_WAIT_MS = 2000;
+
+/**
+ * File states remembered per document: enough for writes a second apart, a few saves
+ * and event delays, and bounded for a run that writes for days.
+ */
+const KNOWN_STATES = 64;
+
+/**
+ * Lets a document's save go ahead when the file on disk is a state the page consented
+ * to: a write of the run it follows, or its own last save.
+ *
+ * The run writes the file every second and each write reaches the page as a `flushed`
+ * event, which `adoptServerWrite` gives to the context. The context's check before a
+ * save (`_maybeSave`: fetch the file's hash, compare it with its own) still races with
+ * those events: the fetch can see a write whose event is still on its way, or answer
+ * with a state older than an event handled while the answer was in flight, or a late
+ * event can replace the hash of the user's own save. Each time the user would be asked
+ * "File Changed: overwrite or revert?" about a file nobody else touched.
+ *
+ * So this wraps the contents manager's `get`: when a followed document's save starts,
+ * its check's answer is compared with what the page knows: a known state becomes the
+ * context's (the check then passes), and an unknown one while a run is active waits
+ * up to `FLUSH_WAIT_MS` for that write's event. Anything else (a real change by
+ * someone else) still asks. Whatever the user answers, the server keeps the run's
+ * outputs in the saved file.
+ */
+export class SaveCheck implements IDisposable {
+  /**
+   * @param contents - the service manager's contents manager, whose `get` the
+   *   document contexts use.
+   * @param isWriting - whether a run still writes the document's file.
+   */
+  constructor(
+    contents: Contents.IManager,
+    isWriting: (context: DocumentRegistry.Context) => boolean
+  ) {
+    this._contents = contents;
+    this._isWriting = isWriting;
+    const get = contents.get;
+    this._originalGet = get;
+    contents.get = (path: string, options?: Contents.IFetchOptions) =>
+      get
+        .call(contents, path, options)
+        .then(model => this._checked(path, options, model));
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /**
+   * Watch a document's saves, for as long as its context lives.
+   */
+  watch(context: DocumentRegistry.Context): void {
+    if (
+      this._isDisposed ||
+      this._docs.has(context) ||
+      isCollaborative(context)
+    ) {
+      return;
+    }
+    const doc: IDocState = { known: [], checking: false, waiters: [] };
+    this._docs.set(context, doc);
+    remember(doc, context.contentsModel?.hash);
+    const onSave = (_: unknown, state: DocumentRegistry.SaveState) => {
+      // The first fetch after a save starts is its check (`_maybeSave`).
+      doc.checking = state === 'started';
+      if (state === 'completed') {
+        remember(doc, context.contentsModel?.hash);
+      }
+    };
+    context.saveState.connect(onSave);
+    context.disposed.connect(() => {
+      context.saveState.disconnect(onSave);
+      this._docs.delete(context);
+    });
+  }
+
+  /**
+   * A write of the followed run reached the file: a state the page consents to.
+   */
+  noteWrite(context: DocumentRegistry.Context, hash: string | null): void {
+    const doc = this._docs.get(context);
+    if (doc === undefined || !hash) {
+      return;
+    }
+    remember(doc, hash);
+    for (const waiter of doc.waiters.splice(0)) {
+      waiter();
+    }
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._contents.get = this._originalGet;
+    this._docs.clear();
+  }
+
+  private async _checked(
+    path: string,
+    options: Contents.IFetchOptions | undefined,
+    model: Contents.IModel
+  ): Promise<Contents.IModel> {
+    if (options?.content !== false || !options.hash || !model.hash) {
+      return model;
+    }
+    for (const [context, doc] of this._docs) {
+      if (context.path === path && doc.checking && !context.isDisposed) {
+        doc.checking = false;
+        await this._reconcile(context, doc, model.hash, model.last_modified);
+      }
+    }
+    return model;
+  }
+
+  private async _reconcile(
+    context: DocumentRegistry.Context,
+    doc: IDocState,
+    hash: string,
+    lastModified: string
+  ): Promise<void> {
+    if (context.contentsModel?.hash === hash) {
+      return;
+    }
+    const deadline = Date.now() + FLUSH_WAIT_MS;
+    while (
+      !doc.known.includes(hash) &&
+      this._isWriting(context) &&
+      Date.now() < deadline
+    ) {
+      await nextWrite(doc, deadline - Date.now());
+    }
+    if (doc.known.includes(hash) && !context.isDisposed) {
+      adoptServerWrite(context, { hash, last_modified: lastModified });
+    }
+  }
+
+  private _contents: Contents.IManager;
+  private _originalGet: Contents.IManager['get'];
+  private _isWriting: (context: DocumentRegistry.Context) => boolean;
+  private _docs = new Map<DocumentRegistry.Context, IDocState>();
+  private _isDisposed = false;
+}
+
+/**
+ * What the page knows of one document's file.
+ */
+interface IDocState {
+  /** The file states it consents to, oldest first. */
+  known: string[];
+  /** A save has started and its check has not been answered yet. */
+  checking: boolean;
+  /** Checks waiting for a `flushed` event. */
+  waiters: Array<() => void>;
+}
+
+function remember(doc: IDocState, hash: string | null | undefined): void {
+  if (hash && !doc.known.includes(hash)) {
+    doc.known.push(hash);
+    doc.known.splice(0, Math.max(0, doc.known.length - KNOWN_STATES));
+  }
+}
+
+/**
+ * Resolves at the document's next noted write, or after `ms`.
+ */
+function nextWrite(doc: IDocState, ms: number): Promise<void> {
+  return new Promise<void>(resolve => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    doc.waiters.push(done);
+  });
+}
