@@ -117,7 +117,7 @@ class JournalWatcher(Periodic):
                     f"file:{self._db_path}?mode=ro", uri=True, check_same_thread=False
                 )
             rows = self._conn.execute(
-                "SELECT event FROM journal WHERE run_id = ? AND type IN"
+                "SELECT event || COALESCE(text, '') FROM journal WHERE run_id = ? AND type IN"
                 " ('output', 'update_display') ORDER BY seq DESC LIMIT 3",
                 (self.run_id,),
             ).fetchall()

@@ -171,7 +171,8 @@ def _journaled_text(db_path: str, run_id: str) -> int:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         row = conn.execute(
-            "SELECT SUM(LENGTH(json_extract(event, '$.output.text'))) FROM journal"
+            "SELECT SUM(LENGTH(COALESCE(text, json_extract(event, '$.output.text'))))"
+            " FROM journal"
             " WHERE run_id = ? AND type = 'output'",
             (run_id,),
         ).fetchone()

@@ -13,7 +13,7 @@ from typing import Any
 
 from .models import RunRecord, isoformat
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # One place for the schema: the server and the CLI both open the file through Store.
 _SCHEMA = """
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER NOT NULL,
     type TEXT NOT NULL,
     event TEXT NOT NULL,
+    text TEXT,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_owners (
@@ -81,7 +82,14 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
+            self._migrate()
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _migrate(self) -> None:
+        """Bring a database written by an earlier version to this schema."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
+        if "text" not in columns:  # version 1: stream text inside the event's JSON
+            self._conn.execute("ALTER TABLE journal ADD COLUMN text TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -176,12 +184,13 @@ class Store:
     # -- journal ----------------------------------------------------------------------
 
     def append_events(self, run_id: str, events: Iterable[dict[str, Any]]) -> None:
-        rows = [(run_id, e["seq"], e["type"], json.dumps(e)) for e in events]
+        rows = [(run_id, e["seq"], e["type"], *journal_columns(e)) for e in events]
         if not rows:
             return
         with self._lock, self._conn:
             self._conn.executemany(
-                "INSERT OR IGNORE INTO journal (run_id, seq, type, event) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO journal (run_id, seq, type, event, text)"
+                " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -189,10 +198,10 @@ class Store:
         """Journal events of a run with ``seq > since``, in order."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT event FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
+                "SELECT event, text FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
                 (run_id, since),
             ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [journal_event(event, text) for event, text in rows]
 
     def last_seq(self, run_id: str) -> int:
         with self._lock:
@@ -234,3 +243,26 @@ class Store:
             self._conn.execute(
                 "UPDATE run_owners SET heartbeat = ? WHERE run_id = ?", (when, run_id)
             )
+
+
+def journal_columns(event: dict[str, Any]) -> tuple[str, str | None]:
+    """An event as the journal stores it: its JSON, and apart from it a stream's text.
+
+    A kernel printing as fast as it can sends ~100 MB/s of stream text. Escaping it into
+    JSON holds the GIL for about 0.1 ms per 64 KiB message, time the event loop then
+    lacks to read the kernel's next messages, and ZeroMQ drops what it cannot queue; as
+    a column of its own the text goes to SQLite as it is.
+    """
+    output = event.get("output")
+    if isinstance(output, dict) and isinstance(output.get("text"), str):
+        rest = {**event, "output": {k: v for k, v in output.items() if k != "text"}}
+        return json.dumps(rest), output["text"]
+    return json.dumps(event), None
+
+
+def journal_event(event: str, text: str | None) -> dict[str, Any]:
+    """The event stored as ``journal_columns`` split it."""
+    parsed: dict[str, Any] = json.loads(event)
+    if text is not None:
+        parsed["output"]["text"] = text
+    return parsed

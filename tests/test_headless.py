@@ -21,6 +21,8 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb
 
+from jupyter_lapd.store import journal_event
+
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "jupyter_lapd.cli", "run"]
 DB = ".nb.ipynb.lapd.db"
@@ -72,8 +74,12 @@ class Headless:
         return self._query(db, "SELECT record FROM runs ORDER BY created, rowid")
 
     def events(self, run_id: str, db: str = DB) -> list[dict[str, Any]]:
-        sql = "SELECT event FROM journal WHERE run_id = ? ORDER BY seq"
-        return self._query(db, sql, run_id)
+        conn = sqlite3.connect(self.folder / db, timeout=30)
+        try:
+            sql = "SELECT event, text FROM journal WHERE run_id = ? ORDER BY seq"
+            return [journal_event(*row) for row in conn.execute(sql, (run_id,))]
+        finally:
+            conn.close()
 
 
 @pytest.fixture
