@@ -32,6 +32,8 @@ def test_events_come_back_as_they_went_in_with_stream_text_apart(tmp_path: Path)
 
     conn = sqlite3.connect(tmp_path / "lapd.db")
     rows = conn.execute("SELECT event, text FROM journal ORDER BY seq").fetchall()
+    # a new database: pages large enough for rows of printed text
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
     conn.close()
     # The printed text is stored as it is, not escaped into the event's JSON.
     assert rows[0][1] == STREAM["output"]["text"]
@@ -61,4 +63,5 @@ def test_a_version_1_journal_is_read_and_extended(tmp_path: Path) -> None:
     store.close()
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # left as it was
     conn.close()
