@@ -257,3 +257,48 @@ export async function isDirty(page: IJupyterLabPageFixture): Promise<boolean> {
 function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
+
+/**
+ * Console warnings of JupyterLab's check before a save finding a file it did not
+ * expect (it then asks "File Changed"), collected from now on.
+ */
+export function watchSaveConflicts(page: IJupyterLabPageFixture): string[] {
+  const conflicts: string[] = [];
+  page.on('console', message => {
+    if (message.text().includes('Different hash found')) {
+      conflicts.push(message.text());
+    }
+  });
+  return conflicts;
+}
+
+/**
+ * Seed a notebook whose first cell prints 30 lines over 6 s and whose second is
+ * `x = 1`, open it and run it in the background; resolves to the run's id.
+ */
+export async function startPrintingRun(
+  page: IJupyterLabPageFixture,
+  request: APIRequestContext,
+  nb: string
+): Promise<string> {
+  await seedNotebook(request, nb, [
+    { id: 'print', source: printLines(30) },
+    { id: 'mine', source: 'x = 1' }
+  ]);
+  await openNotebook(page, nb);
+  await page.locator(RUN_BUTTON).click();
+  return (await waitForActiveRun(request, nb)).id;
+}
+
+/**
+ * Type at the end of a cell's source, as a user clicking into it.
+ */
+export async function typeAtEnd(
+  page: IJupyterLabPageFixture,
+  index: number,
+  text: string
+): Promise<void> {
+  await cellAt(page, index).locator('.cm-content').click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(text);
+}

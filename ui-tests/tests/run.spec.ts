@@ -18,10 +18,13 @@ import {
   RUN_BUTTON,
   seedNotebook,
   shownLines,
+  startPrintingRun,
   storedLines,
   storedSource,
+  typeAtEnd,
   waitForActiveRun,
-  waitForEnd
+  waitForEnd,
+  watchSaveConflicts
 } from './notebook-utils';
 
 /**
@@ -101,31 +104,17 @@ test.describe('run in background', () => {
     request,
     tmpPath
   }) => {
-    const dialogs: string[] = [];
-    page.on('console', message => {
-      if (message.text().includes('Different hash found')) {
-        dialogs.push(message.text());
-      }
-    });
+    const dialogs = watchSaveConflicts(page);
     const nb = `${tmpPath}/save.ipynb`;
-    await seedNotebook(request, nb, [
-      { id: 'print', source: printLines(30) },
-      { id: 'mine', source: 'x = 1' }
-    ]);
-    await openNotebook(page, nb);
-    await page.locator(RUN_BUTTON).click();
-    const run = await waitForActiveRun(request, nb);
+    const runId = await startPrintingRun(page, request, nb);
     await expect
       .poll(async () => (await shownLines(page, 0)).length, { timeout: 60000 })
       .toBeGreaterThanOrEqual(2);
 
     // The user edits another cell and saves, several times, while the run writes.
-    const editor = cellAt(page, 1).locator('.cm-content');
     for (let i = 0; i < 4; i++) {
       const shown = (await shownLines(page, 0)).length;
-      await editor.click();
-      await page.keyboard.press('End');
-      await page.keyboard.type(` + ${i}`);
+      await typeAtEnd(page, 1, ` + ${i}`);
       await page.keyboard.press('Control+s');
       await expect
         .poll(async () =>
@@ -139,11 +128,9 @@ test.describe('run in background', () => {
         .toBeGreaterThan(shown);
     }
 
-    expect((await waitForEnd(request, run.id)).status).toBe('completed');
+    expect((await waitForEnd(request, runId)).status).toBe('completed');
     await expect.poll(() => shownLines(page, 0)).toEqual(expectedLines(30));
-    await cellAt(page, 1).locator('.cm-content').click();
-    await page.keyboard.press('End');
-    await page.keyboard.type(' + 10');
+    await typeAtEnd(page, 1, ' + 10');
     await page.keyboard.press('Control+s');
     await expect
       .poll(async () =>

@@ -5,20 +5,17 @@
  */
 
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import { WebSocketRoute } from '@playwright/test';
+import type { APIRequestContext, WebSocketRoute } from '@playwright/test';
 
 import {
-  cellAt,
   expectedLines,
-  openNotebook,
-  printLines,
   readNotebook,
-  RUN_BUTTON,
-  seedNotebook,
+  startPrintingRun,
   storedLines,
   storedSource,
-  waitForActiveRun,
-  waitForEnd
+  typeAtEnd,
+  waitForEnd,
+  watchSaveConflicts
 } from './notebook-utils';
 
 /**
@@ -94,40 +91,40 @@ function isFlushed(message: string | Buffer): boolean {
 }
 
 /**
- * Console warnings of JupyterLab's save check finding a file it did not expect.
+ * A printing run of `<tmpPath>/<name>` followed by the page through `EventsRelay`.
  */
-function watchConflicts(page: IJupyterLabPageFixture): string[] {
-  const conflicts: string[] = [];
-  page.on('console', message => {
-    if (message.text().includes('Different hash found')) {
-      conflicts.push(message.text());
-    }
-  });
-  return conflicts;
-}
-
-async function startPrinting(
+async function startRelayedRun(
   page: IJupyterLabPageFixture,
-  request: any,
+  request: APIRequestContext,
   nb: string
-): Promise<string> {
-  await seedNotebook(request, nb, [
-    { id: 'print', source: printLines(30) },
-    { id: 'mine', source: 'x = 1' }
-  ]);
-  await openNotebook(page, nb);
-  await page.locator(RUN_BUTTON).click();
-  const run = await waitForActiveRun(request, nb);
-  return run.id;
+) {
+  const conflicts = watchSaveConflicts(page);
+  const relay = new EventsRelay();
+  await relay.install(page);
+  const runId = await startPrintingRun(page, request, nb);
+  return { conflicts, relay, runId };
 }
 
-async function typeInSecondCell(
+/**
+ * The save went through without a dialog, and the run ended with every line of its
+ * output and the user's edit in the file.
+ */
+async function expectSavedAndKept(
   page: IJupyterLabPageFixture,
-  text: string
+  request: APIRequestContext,
+  nb: string,
+  run: { runId: string; conflicts: string[] },
+  source: string
 ): Promise<void> {
-  await cellAt(page, 1).locator('.cm-content').click();
-  await page.keyboard.press('End');
-  await page.keyboard.type(text);
+  await expect
+    .poll(async () => storedSource((await readNotebook(request, nb)).cells[1]))
+    .toBe(source);
+  await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+  expect((await waitForEnd(request, run.runId)).status).toBe('completed');
+  const file = await readNotebook(request, nb);
+  expect(storedLines(file.cells[0])).toEqual(expectedLines(30));
+  expect(storedSource(file.cells[1])).toBe(source);
+  expect(run.conflicts).toEqual([]);
 }
 
 test.describe('saving while the run writes, with late events', () => {
@@ -136,29 +133,15 @@ test.describe('saving while the run writes, with late events', () => {
     request,
     tmpPath
   }) => {
-    const conflicts = watchConflicts(page);
-    const relay = new EventsRelay();
-    await relay.install(page);
     const nb = `${tmpPath}/late-event.ipynb`;
-    const runId = await startPrinting(page, request, nb);
+    const run = await startRelayedRun(page, request, nb);
 
     // The run has written the file; its event is held: the save's check sees a hash
     // the page has not heard of yet.
-    await typeInSecondCell(page, ' + 1');
-    await relay.holdNextWrite();
+    await typeAtEnd(page, 1, ' + 1');
+    await run.relay.holdNextWrite();
     await page.keyboard.press('Control+s');
-    await expect
-      .poll(async () =>
-        storedSource((await readNotebook(request, nb)).cells[1])
-      )
-      .toBe('x = 1 + 1');
-    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
-
-    expect((await waitForEnd(request, runId)).status).toBe('completed');
-    const file = await readNotebook(request, nb);
-    expect(storedLines(file.cells[0])).toEqual(expectedLines(30));
-    expect(storedSource(file.cells[1])).toBe('x = 1 + 1');
-    expect(conflicts).toEqual([]);
+    await expectSavedAndKept(page, request, nb, run, 'x = 1 + 1');
   });
 
   test("a save whose check answers after a newer write's event asks nothing", async ({
@@ -166,12 +149,9 @@ test.describe('saving while the run writes, with late events', () => {
     request,
     tmpPath
   }) => {
-    const conflicts = watchConflicts(page);
-    const relay = new EventsRelay();
-    await relay.install(page);
     const nb = `${tmpPath}/late-answer.ipynb`;
     const name = nb.split('/').pop()!;
-    const runId = await startPrinting(page, request, nb);
+    const run = await startRelayedRun(page, request, nb);
 
     // The check's answer (the file before the run's next write) reaches the page only
     // after that write's event did.
@@ -188,27 +168,18 @@ test.describe('saving while the run writes, with late events', () => {
         }
         delayed = true;
         const answer = await route.fetch();
-        await relay.nextDeliveredWrite();
+        await run.relay.nextDeliveredWrite();
+        // and the page has handled that event
+        await new Promise(resolve => setTimeout(resolve, 200));
         await route.fulfill({ response: answer });
       }
     );
     // The page follows the run and has taken a write: only the save fetches now.
-    await relay.nextDeliveredWrite();
-    await typeInSecondCell(page, ' + 2');
+    await run.relay.nextDeliveredWrite();
+    await typeAtEnd(page, 1, ' + 2');
     armed = true;
     await page.keyboard.press('Control+s');
-    await expect
-      .poll(async () =>
-        storedSource((await readNotebook(request, nb)).cells[1])
-      )
-      .toBe('x = 1 + 2');
-    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await expectSavedAndKept(page, request, nb, run, 'x = 1 + 2');
     expect(delayed).toBe(true);
-
-    expect((await waitForEnd(request, runId)).status).toBe('completed');
-    const file = await readNotebook(request, nb);
-    expect(storedLines(file.cells[0])).toEqual(expectedLines(30));
-    expect(storedSource(file.cells[1])).toBe('x = 1 + 2');
-    expect(conflicts).toEqual([]);
   });
 });
