@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,13 @@ FLUSHED = "flushed"
 Event = dict[str, Any]
 DbCall = Callable[..., Awaitable[Any]]
 
+# Bytes of output a run may hold in events not journaled yet before it stops reading the
+# kernel's messages until the journal catches up (see ``EventHub.backpressure``).
+JOURNAL_BACKLOG_BYTES = 32 * 1024 * 1024
+# The longest one wait for the journal lasts: a journal that cannot be written (a full
+# disk) slows the run down, it never stops it.
+BACKLOG_WAIT = 1.0
+
 
 @dataclass
 class _Channel:
@@ -33,6 +41,8 @@ class _Channel:
     # trimmed only after the commit, so a replay that reads the journal and then this list
     # can never miss an event.
     unjournaled: list[Event] = field(default_factory=list)
+    backlog: int = 0  # output bytes in `unjournaled`
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class EventHub:
@@ -78,10 +88,26 @@ class EventHub:
         channel.seq += 1
         numbered = {"seq": channel.seq, **event}
         channel.unjournaled.append(numbered)
+        channel.backlog += _output_bytes(numbered)
         for queue in channel.subscribers:
             queue.put_nowait(numbered)
         self._wake.set()
         return numbered
+
+    def backpressure(self, run_id: str) -> Awaitable[None] | None:
+        """Something to await before reading more of the run's output, or None.
+
+        A kernel can print faster than SQLite can journal: the events waiting for the
+        journal would then hold the whole burst in the server's memory (hundreds of MB
+        for a 1 GB print). Past ``JOURNAL_BACKLOG_BYTES`` the run waits for the journal
+        to catch up, up to ``BACKLOG_WAIT`` each time; meanwhile ZeroMQ queues the
+        kernel's messages, within its high-water mark.
+        """
+        channel = self._channels.get(run_id)
+        if channel is None or channel.backlog <= JOURNAL_BACKLOG_BYTES or self._stopping:
+            return None
+        channel.drained.clear()
+        return _wait_at_most(channel.drained, BACKLOG_WAIT)
 
     async def close(self, run_id: str) -> None:
         """Journal what is left, then end every subscription of a finished run."""
@@ -89,6 +115,7 @@ class EventHub:
         channel = self._channels.pop(run_id, None)
         if channel is None:
             return
+        channel.drained.set()
         if channel.unjournaled:  # a failed write: try once more before forgetting
             await self._write_batch(run_id, channel, list(channel.unjournaled))
         for queue in channel.subscribers:
@@ -147,6 +174,9 @@ class EventHub:
             return
         written = {e["seq"] for e in batch}
         channel.unjournaled = [e for e in channel.unjournaled if e["seq"] not in written]
+        channel.backlog = sum(_output_bytes(e) for e in channel.unjournaled)
+        if channel.backlog <= JOURNAL_BACKLOG_BYTES:
+            channel.drained.set()
 
     async def _journal_loop(self) -> None:
         while not self._stopping:
@@ -157,3 +187,20 @@ class EventHub:
             # a batch every `interval` at most, counted from the start of the last one: a
             # slow batch (a burst of output) is not followed by a full pause as well
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+
+
+def _output_bytes(event: Event) -> int:
+    """About how much memory an event's output holds (its text and data strings)."""
+    output = event.get("output")
+    if not isinstance(output, dict):
+        return 0
+    size = len(output.get("text") or "")
+    data = output.get("data")
+    if isinstance(data, dict):
+        size += sum(len(v) for v in data.values() if isinstance(v, str))
+    return size
+
+
+async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)

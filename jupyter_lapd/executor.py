@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
 
+import zmq
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
 MessageSink = Callable[[str, dict[str, Any]], None]
+# Before each read of the kernel's output: None to read on, or something to await first.
+Throttle = Callable[[], Awaitable[None] | None]
 # Seconds of iopub silence after a cell's execute reply that end the cell (nbclient's own
 # default iopub_timeout): the kernel's idle message was dropped, nothing else is coming.
 IOPUB_SILENCE = 4.0
+# Messages the run's own ZeroMQ sockets queue in the server (libzmq's default is 1000).
+# The kernel's side queues another 1000; a kernel printing 64 KiB messages faster than
+# they are read would otherwise fill 64 MB of the server's memory here.
+RECEIVE_HWM = 200
 
 # Reply statuses a cell can end with, plus "dead" when the kernel died under it and
 # "lost" when the connection to it broke (a remote kernel's gateway went away).
@@ -40,9 +47,16 @@ class _StreamingClient(NotebookClient):
     execution counts and timing metadata.
     """
 
-    def __init__(self, nb: NotebookNode, sink: Callable[[dict[str, Any]], None], **kw: Any):
+    def __init__(
+        self,
+        nb: NotebookNode,
+        sink: Callable[[dict[str, Any]], None],
+        throttle: Throttle | None = None,
+        **kw: Any,
+    ):
         super().__init__(nb, **kw)
         self._sink = sink
+        self._throttle = throttle
 
     def process_message(
         self, msg: dict[str, Any], cell: NotebookNode, cell_index: int
@@ -79,6 +93,9 @@ class _StreamingClient(NotebookClient):
         """
         assert self.kc is not None
         while True:
+            pending = self._throttle() if self._throttle is not None else None
+            if pending is not None:
+                await pending
             try:
                 msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=IOPUB_SILENCE))
             except Empty:
@@ -132,6 +149,7 @@ class Executor:
         sink: MessageSink,
         timeout: int | None = None,
         log: logging.Logger | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self._sink = sink
         self._log = log or logging.getLogger(__name__)
@@ -139,6 +157,7 @@ class Executor:
         self.client = _StreamingClient(
             nb,
             self._forward,
+            throttle,
             km=km,
             timeout=timeout,
             allow_errors=True,
@@ -156,6 +175,9 @@ class Executor:
         km = self.client.km
         assert km is not None
         kc: Any = km.client()
+        context = getattr(kc, "context", None)
+        if isinstance(context, zmq.Context):  # a gateway's client speaks websockets instead
+            context.setsockopt(zmq.RCVHWM, RECEIVE_HWM)  # for the sockets it opens next
         # a gateway's kernel client opens its websocket asynchronously; ZMQ clients don't
         await _maybe_await(kc.start_channels())
         await ensure_async(kc.wait_for_ready(timeout=ready_timeout))

@@ -175,6 +175,7 @@ class ActiveRun:
                 self._on_message,
                 timeout=self._cell_timeout,
                 log=self._log,
+                throttle=lambda: self._hub.backpressure(rec.id),
             )
             km: Any = executor.client.km
             with contextlib.suppress(Exception):  # a gateway's manager has no restarter

@@ -1,8 +1,14 @@
-"""The events socket: snapshot, live events in seq order, and exact resume with ?since=."""
+"""The events socket: snapshot, live events in seq order, and exact resume with ?since=;
+and the journal's backpressure on a run that prints faster than it is journaled."""
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import read_nb
+
+from jupyter_lapd import events
+from jupyter_lapd.store import Store
 
 TICKS = "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.05)"
 
@@ -70,3 +76,63 @@ async def test_finished_run_snapshot_is_rebuilt_from_the_journal(
         {"output_type": "stream", "name": "stdout", "text": "a\nb\n"}
     ]
     assert snapshot["outputs"]["c1"][0]["data"] == {"text/html": "<b>x</b>"}
+
+
+async def test_a_run_waits_for_a_journal_that_falls_behind_and_loses_nothing(
+    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # a limit any printed block exceeds: every message read waits for the journal
+    monkeypatch.setattr(events, "JOURNAL_BACKLOG_BYTES", 10_000)
+    blocks = 40
+    source = (
+        "import sys\n"
+        f"for i in range({blocks}):\n"
+        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
+        "    sys.stdout.flush()\n"
+    )
+    hub = lapd_app.manager.hub
+    held = []
+
+    def noting(run_id):
+        pending = events.EventHub.backpressure(hub, run_id)
+        if pending is not None:
+            held.append(run_id)
+        return pending
+
+    monkeypatch.setattr(hub, "backpressure", noting)
+    lapd_notebook([source], "burst.ipynb")
+    run = await lapd_start("burst.ipynb")
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+    assert held  # the run did wait for the journal
+    journaled = lapd_app.manager.store.read_events(run["id"])
+    text = "".join(
+        e["output"]["text"]
+        for e in journaled
+        if e["type"] == "output" and e["output"].get("output_type") == "stream"
+    )
+    assert [int(line[:4]) for line in text.splitlines()] == list(range(blocks))
+
+
+async def test_backpressure_holds_a_run_until_its_backlog_is_journaled(tmp_path, monkeypatch):
+    monkeypatch.setattr(events, "JOURNAL_BACKLOG_BYTES", 1000)
+    store = Store(str(tmp_path / "lapd.db"))
+
+    async def db_call(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    hub = events.EventHub(store, db_call)
+    hub.open("r1")
+    stream = {"output_type": "stream", "name": "stdout", "text": "x" * 600}
+    hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+    assert hub.backpressure("r1") is None  # under the limit
+    hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+    waiting = hub.backpressure("r1")
+    assert waiting is not None
+    task = asyncio.ensure_future(waiting)
+    await asyncio.sleep(0.05)
+    assert not task.done()  # nothing journaled yet
+    await hub.flush_journal()
+    await asyncio.wait_for(task, 1)
+    assert hub.backpressure("r1") is None
+    assert len(store.read_events("r1")) == 2
+    store.close()
