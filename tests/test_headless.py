@@ -61,25 +61,22 @@ class Headless:
         nbformat.write(make_notebook(cells), path)
         return path
 
-    def _query(self, db: str, sql: str, *params: str) -> list[Any]:
+    def _query(self, db: str, sql: str, *params: str) -> list[tuple[Any, ...]]:
         # plain SELECTs, no Store: a test reading must never write to a live journal
         conn = sqlite3.connect(self.folder / db, timeout=30)
         try:
-            return [json.loads(row[0]) for row in conn.execute(sql, params)]
+            return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
 
     def runs(self, db: str = DB) -> list[dict[str, Any]]:
         """Every run in the journal database, oldest first."""
-        return self._query(db, "SELECT record FROM runs ORDER BY created, rowid")
+        rows = self._query(db, "SELECT record FROM runs ORDER BY created, rowid")
+        return [json.loads(record) for (record,) in rows]
 
     def events(self, run_id: str, db: str = DB) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.folder / db, timeout=30)
-        try:
-            sql = "SELECT event, text FROM journal WHERE run_id = ? ORDER BY seq"
-            return [journal_event(*row) for row in conn.execute(sql, (run_id,))]
-        finally:
-            conn.close()
+        sql = "SELECT event, text FROM journal WHERE run_id = ? ORDER BY seq"
+        return [journal_event(*row) for row in self._query(db, sql, run_id)]
 
 
 @pytest.fixture
