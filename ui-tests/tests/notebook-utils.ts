@@ -126,17 +126,30 @@ export interface IRunRecord {
 }
 
 /**
+ * The runs of a notebook, newest first; only those of the given statuses
+ * (comma-separated) if `status` is given.
+ */
+export async function runsOf(
+  request: APIRequestContext,
+  path: string,
+  status?: string
+): Promise<IRunRecord[]> {
+  const filter = status === undefined ? '' : `&status=${status}`;
+  const response = await request.get(
+    `/lapd/api/runs?path=${encodeURIComponent(path)}${filter}`
+  );
+  expect(response.status(), await response.text()).toBe(200);
+  return (await response.json()).runs;
+}
+
+/**
  * The active (queued or running) runs of a notebook, newest first.
  */
 export async function activeRuns(
   request: APIRequestContext,
   path: string
 ): Promise<IRunRecord[]> {
-  const response = await request.get(
-    `/lapd/api/runs?path=${encodeURIComponent(path)}&status=queued,running`
-  );
-  expect(response.status(), await response.text()).toBe(200);
-  return (await response.json()).runs;
+  return runsOf(request, path, 'queued,running');
 }
 
 /**
@@ -222,6 +235,18 @@ export async function openNotebook(
   { collaborative = false } = {}
 ): Promise<void> {
   expect(await page.notebook.openByPath(path)).toBe(true);
+  await waitForNotebookReady(page, { collaborative });
+}
+
+/**
+ * Wait until the notebook in front has its kernel's answer or, with `collaborative`,
+ * is a synced collaborative document (jupyter-collaboration); for a notebook opened
+ * otherwise than through JupyterLab's file browser, e.g. in Jupyter Notebook 7.
+ */
+export async function waitForNotebookReady(
+  page: IJupyterLabPageFixture,
+  { collaborative = false } = {}
+): Promise<void> {
   await expect
     .poll(
       () =>

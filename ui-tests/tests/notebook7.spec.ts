@@ -5,14 +5,32 @@
  * Notebook 7 has a left area (hidden until a panel is shown) in its tree and notebook
  * views, notifications and a command palette, but no status bar and no layout
  * restorer: the panel and the notifications work, the status bar item stays away.
+ * In the notebook view, the toolbar button and the commands run and cancel, and a
+ * notebook reopened mid-run reattaches to its run.
  */
 
 import { expect, test } from '@jupyterlab/galata';
 import type { ConsoleMessage, Page } from '@playwright/test';
 
 import {
+  activeRuns,
+  cellAt,
+  expectedLines,
+  printLines,
+  promptOf,
+  readNotebook,
+  RUN_BUTTON,
+  runsOf,
+  shownLines,
+  storedLines,
+  waitForActiveRun,
+  waitForNotebookReady,
+  watchSaveConflicts
+} from './notebook-utils';
+import {
   cancelActiveRuns,
   execute,
+  getRun,
   seedNotebook,
   startRun,
   waitForStatus
@@ -47,6 +65,16 @@ function watchConsole(page: Page): string[] {
 
 const ours = (messages: string[]): string[] =>
   messages.filter(text => /lapd/i.test(text));
+
+/**
+ * Whether a command of the application is enabled, as its menu item or button shows.
+ */
+async function isEnabled(page: Page, command: string): Promise<boolean> {
+  return page.evaluate(
+    id => (window as any).jupyterapp.commands.isEnabled(id),
+    command
+  );
+}
 
 test.describe('tree view', () => {
   test.use({ autoGoto: false });
@@ -142,6 +170,159 @@ test.describe('notebook view', () => {
       })
     ).toBeVisible();
 
+    expect(ours(messages)).toEqual([]);
+  });
+
+  test('the toolbar button runs the notebook; reopened mid-run, it reattaches', async ({
+    page,
+    request,
+    tmpPath
+  }) => {
+    const messages = watchConsole(page);
+    const conflicts = watchSaveConflicts(page);
+    const LINES = 600; // 2 minutes at 0.2 s a line: the test cancels it long before.
+    const notebook = `${tmpPath}/nb7-reattach.ipynb`;
+    await seedNotebook(request, notebook, [
+      'print("step one")',
+      printLines(LINES),
+      'print("after the cancel")'
+    ]);
+    await page.goto(`notebooks/${notebook}`);
+    await expect(page.locator('.jp-NotebookPanel')).toBeVisible();
+    await waitForNotebookReady(page);
+
+    // Every command of the notebook side is there; Cancel waits for a run.
+    expect(
+      await page.evaluate(() =>
+        [
+          'lapd:run-all-in-background',
+          'lapd:run-selected-in-background',
+          'lapd:run-below-in-background',
+          'lapd:cancel-run',
+          'lapd:open-runs-panel'
+        ].filter(id => !(window as any).jupyterapp.commands.hasCommand(id))
+      )
+    ).toEqual([]);
+    expect(await isEnabled(page, 'lapd:cancel-run')).toBe(false);
+
+    // Notebook 7's notebook toolbar has the button the schema declares.
+    const button = page.locator(RUN_BUTTON);
+    await expect(button).toHaveCount(1);
+    await expect(button).toBeEnabled();
+    await button.click();
+    const run = await waitForActiveRun(request, notebook);
+
+    // The outputs stream into the open notebook while the second cell runs.
+    await expect
+      .poll(() => shownLines(page, 0), { timeout: 60000 })
+      .toEqual(['step one']);
+    await expect
+      .poll(async () => (await shownLines(page, 1)).length, { timeout: 60000 })
+      .toBeGreaterThanOrEqual(3);
+    expect(await promptOf(page, 1)).toBe('[*]:');
+    await expect(cellAt(page, 2)).toHaveClass(/\bjp-lapd-queued\b/);
+    const live = await shownLines(page, 1);
+    expect(live).toEqual(expectedLines(live.length));
+    await expect
+      .poll(async () => (await shownLines(page, 1)).length)
+      .toBeGreaterThan(live.length);
+    await expect.poll(() => isEnabled(page, 'lapd:cancel-run')).toBe(true);
+
+    // The page goes away entirely, while the run goes on and the file grows.
+    const shownBefore = (await shownLines(page, 1)).length;
+    await page.evaluate(() => {
+      window.location.href = 'about:blank';
+    });
+    await page.waitForURL('about:blank');
+    await expect
+      .poll(
+        async () =>
+          storedLines((await readNotebook(request, notebook)).cells[1]).length,
+        { timeout: 30000 }
+      )
+      .toBeGreaterThan(shownBefore + 3);
+    const storedWhileGone = storedLines(
+      (await readNotebook(request, notebook)).cells[1]
+    ).length;
+
+    // Reopened: the notebook shows what was printed meanwhile, each line once, and
+    // streams on; the running cell shows [*], the last one is still queued.
+    await page.goto(`notebooks/${notebook}`);
+    await expect(page.locator('.jp-NotebookPanel')).toBeVisible();
+    await waitForNotebookReady(page);
+    await expect.poll(() => shownLines(page, 0)).toEqual(['step one']);
+    await expect
+      .poll(async () => (await shownLines(page, 1)).length)
+      .toBeGreaterThanOrEqual(storedWhileGone);
+    const reopened = await shownLines(page, 1);
+    expect(reopened).toEqual(expectedLines(reopened.length));
+    expect(reopened.length).toBeLessThan(LINES);
+    await expect
+      .poll(async () => (await shownLines(page, 1)).length)
+      .toBeGreaterThan(reopened.length);
+    const streamed = await shownLines(page, 1);
+    expect(streamed).toEqual(expectedLines(streamed.length));
+    await expect.poll(() => promptOf(page, 1)).toBe('[*]:');
+    await expect(cellAt(page, 2)).toHaveClass(/\bjp-lapd-queued\b/);
+    expect((await activeRuns(request, notebook)).map(({ id }) => id)).toEqual([
+      run.id
+    ]);
+
+    // Cancel Background Run, as the Run menu would run it: the reattached page knows
+    // the run.
+    await expect.poll(() => isEnabled(page, 'lapd:cancel-run')).toBe(true);
+    await execute(page, 'lapd:cancel-run');
+    await waitForStatus(request, run.id, 'cancelled');
+    await expect.poll(() => promptOf(page, 1)).not.toBe('[*]:');
+    await expect(page.locator('.jp-Cell.jp-lapd-queued')).toHaveCount(0);
+    await expect.poll(() => isEnabled(page, 'lapd:cancel-run')).toBe(false);
+    expect(await shownLines(page, 2)).toEqual([]);
+
+    // The file holds the run: the first cell, the lines of the second up to the
+    // cancel (at least those the page showed), nothing of the third.
+    await expect
+      .poll(
+        async () =>
+          storedLines((await readNotebook(request, notebook)).cells[1]).length
+      )
+      .toBeGreaterThanOrEqual(streamed.length);
+    const file = await readNotebook(request, notebook);
+    expect(storedLines(file.cells[0])).toEqual(['step one']);
+    expect(file.cells[0].execution_count).toEqual(expect.any(Number));
+    const stored = storedLines(file.cells[1]);
+    expect(stored).toEqual(expectedLines(stored.length));
+    expect(stored.length).toBeLessThan(LINES);
+    expect(file.cells[2].outputs).toEqual([]);
+    expect(file.cells[2].execution_count).toBeNull();
+    // The page shows the same lines.
+    await expect
+      .poll(async () =>
+        (await shownLines(page, 1)).filter(line => /^line \d+$/.test(line))
+      )
+      .toEqual(stored);
+
+    // Run Below in Background, from the last cell: a new run of that cell alone.
+    await cellAt(page, 2).locator('.jp-InputPrompt').click();
+    await execute(page, 'lapd:run-below-in-background');
+    await expect
+      .poll(() => shownLines(page, 2), { timeout: 60000 })
+      .toEqual(['after the cancel']);
+    const [latest] = await runsOf(request, notebook);
+    expect(latest.id).not.toBe(run.id);
+    await waitForStatus(request, latest.id, 'completed');
+    expect((await getRun(request, latest.id)).cells_total).toBe(1);
+    await expect
+      .poll(async () =>
+        storedLines((await readNotebook(request, notebook)).cells[2])
+      )
+      .toEqual(['after the cancel']);
+    expect(
+      storedLines((await readNotebook(request, notebook)).cells[1])
+    ).toEqual(stored);
+
+    // No "File Changed" dialog at any point, and nothing of ours in the console.
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    expect(conflicts).toEqual([]);
     expect(ours(messages)).toEqual([]);
   });
 });
