@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
@@ -25,6 +25,8 @@ IOPUB_SILENCE = 4.0
 # The kernel's side queues another 1000; a kernel printing 64 KiB messages faster than
 # they are read would otherwise fill 64 MB of the server's memory here.
 RECEIVE_HWM = 200
+# Messages already queued that are read in one step of the event loop.
+DRAIN = 100
 
 # Reply statuses a cell can end with, plus "dead" when the kernel died under it and
 # "lost" when the connection to it broke (a remote kernel's gateway went away).
@@ -52,11 +54,16 @@ class _StreamingClient(NotebookClient):
         nb: NotebookNode,
         sink: Callable[[dict[str, Any]], None],
         throttle: Throttle | None = None,
+        on_any: Callable[[dict[str, Any]], None] | None = None,
         **kw: Any,
     ):
         super().__init__(nb, **kw)
         self._sink = sink
         self._throttle = throttle
+        self._on_any = on_any
+        self._counters = _MessageCounter()
+        self._noted: str | None = None  # the request whose cell already says output was lost
+        self._reader: tuple[Any, zmq.Socket[bytes] | None] | None = None  # (socket, shadow)
 
     def process_message(
         self, msg: dict[str, Any], cell: NotebookNode, cell_index: int
@@ -89,7 +96,8 @@ class _StreamingClient(NotebookClient):
         A kernel that prints faster than its readers drops iopub messages past its ZMQ
         high-water mark, ``idle`` included; nbclient would then wait out ``iopub_timeout``
         (30 s here, so that a long backlog of queued output is never cut off) at the end
-        of the cell. Silence on a drained socket after the reply means the rest is lost.
+        of the cell. Silence on a drained socket after the reply means the rest is lost,
+        and so does a gap in the kernel's message numbers: either way the cell says so.
         """
         assert self.kc is not None
         while True:
@@ -97,18 +105,83 @@ class _StreamingClient(NotebookClient):
             if pending is not None:
                 await pending
             try:
-                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=IOPUB_SILENCE))
+                first = await ensure_async(self.kc.iopub_channel.get_msg(timeout=IOPUB_SILENCE))
             except Empty:
                 if "shell.execute_reply" in cell.get("metadata", {}).get("execution", {}):
                     self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
-                    self._sink(_LOST_NOTE)  # the reader of the notebook must know
+                    if self._noted != parent_msg_id:
+                        self._sink(_LOST_NOTE)  # the reader of the notebook must know
                     return
                 continue
-            if msg["parent_header"].get("msg_id") == parent_msg_id:
+            for msg in self._arrivals(first, parent_msg_id):
                 try:
                     self.process_message(msg, cell, cell_index)
                 except CellExecutionComplete:
                     return
+
+    def _arrivals(self, first: dict[str, Any], parent_msg_id: str) -> Iterator[dict[str, Any]]:
+        """The cell's messages among ``first`` and those queued behind it, with a note
+        where the kernel dropped some; every message read is shown to ``on_any``."""
+        for msg in self._with_queued(first):
+            if self._on_any is not None:
+                self._on_any(msg)
+            if self._counters.lost(msg) and self._noted != parent_msg_id:
+                self._noted = parent_msg_id
+                self.log.warning("jupyter_lapd: the kernel dropped iopub messages")
+                yield _LOST_NOTE
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                yield msg
+
+    def _with_queued(self, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """``first``, then the messages already waiting behind it (up to ``DRAIN``).
+
+        One ``await`` per message costs the event loop a poll and two futures; a kernel
+        printing flat out queues thousands, read here in one step of the loop each batch.
+        A gateway's websocket channel has no socket to read from: one at a time there.
+        """
+        yield first
+        shadow = self._shadow_socket()
+        if shadow is None:
+            return
+        session = self.kc.iopub_channel.session  # type: ignore[union-attr]
+        for _ in range(DRAIN):
+            try:
+                parts = shadow.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            _idents, message = session.feed_identities(parts)
+            yield session.deserialize(message)
+
+    def _shadow_socket(self) -> zmq.Socket[bytes] | None:
+        socket = getattr(self.kc.iopub_channel, "socket", None)  # type: ignore[union-attr]
+        if self._reader is None or self._reader[0] is not socket:
+            shadow: zmq.Socket[bytes] | None = None
+            if isinstance(socket, zmq.Socket):
+                shadow = zmq.Socket.shadow(socket.underlying)
+            self._reader = (socket, shadow)
+        return self._reader[1]
+
+
+class _MessageCounter:
+    """Tells lost iopub messages from the numbers in their ids.
+
+    Jupyter's Session numbers every message a kernel sends, ``<session>_<pid>_<n>`` (on all
+    channels: a shell reply between two iopub messages takes one number). Two or more
+    numbers missing between consecutive iopub messages of one session therefore mean
+    messages were dropped (ZeroMQ's high-water mark). Kernels that number their messages
+    otherwise are never flagged.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def lost(self, msg: dict[str, Any]) -> bool:
+        sender, _, number = str(msg.get("header", {}).get("msg_id", "")).rpartition("_")
+        if not sender or not number.isdigit():
+            return False
+        n, last = int(number), self._last.get(sender)
+        self._last[sender] = n
+        return last is not None and n - last > 2
 
 
 _LOST_NOTE: dict[str, Any] = {
@@ -150,7 +223,9 @@ class Executor:
         timeout: int | None = None,
         log: logging.Logger | None = None,
         throttle: Throttle | None = None,
+        on_any: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        """``on_any`` sees every iopub message read, whichever request it answers."""
         self._sink = sink
         self._log = log or logging.getLogger(__name__)
         self.current_cell_id: str | None = None
@@ -158,6 +233,7 @@ class Executor:
             nb,
             self._forward,
             throttle,
+            on_any,
             km=km,
             timeout=timeout,
             allow_errors=True,

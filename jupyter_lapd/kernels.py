@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_client.kernelspec import NoSuchKernel
 from nbclient.util import ensure_async
 
+from .activity import ActivityHandover
 from .models import InvalidRunRequest, KernelMode
 
 
@@ -66,6 +67,10 @@ class KernelProvider:
 
     def manager_of(self, kernel_id: str) -> Any:
         return self.kernel_manager.get_kernel(kernel_id)
+
+    def take_activity(self, kernel_id: str) -> ActivityHandover | None:
+        """The run records the kernel's activity instead of the server (see there)."""
+        return ActivityHandover.take(self.kernel_manager, kernel_id)
 
     async def interrupt(self, kernel_id: str) -> None:
         await ensure_async(self.kernel_manager.interrupt_kernel(kernel_id))

@@ -13,6 +13,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from . import events as ev
+from .activity import ActivityHandover
 from .events import EventHub
 from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
 from .kernels import KernelLease, KernelProvider
@@ -81,6 +82,7 @@ class ActiveRun:
             route=(lambda: route(self.record.path)) if route is not None else None,
         )
         self._lease: KernelLease | None = None
+        self._activity: ActivityHandover | None = None
         self._deleted: set[str] = set()
         self._cancel_requested = False
         self.task: asyncio.Task[None] | None = None
@@ -169,6 +171,7 @@ class ActiveRun:
             rec.kernel_id, rec.kernel_name = self._lease.kernel_id, self._lease.kernel_name
             self._emit_run()
             await self._persist(rec)
+            self._activity = self._kernels.take_activity(rec.kernel_id)
             executor = Executor(
                 self._nb,
                 self._kernels.manager_of(rec.kernel_id),
@@ -176,6 +179,7 @@ class ActiveRun:
                 timeout=self._cell_timeout,
                 log=self._log,
                 throttle=lambda: self._hub.backpressure(rec.id),
+                on_any=self._activity.record if self._activity else None,
             )
             km: Any = executor.client.km
             with contextlib.suppress(Exception):  # a gateway's manager has no restarter
@@ -297,6 +301,8 @@ class ActiveRun:
                 with contextlib.suppress(Exception):
                     km.remove_restart_callback(self._on_auto_restart, "restart")
                 await executor.stop()
+            if self._activity is not None:
+                self._activity.give_back()
             if self._lease is not None:
                 await self._kernels.release(self._lease)
         except Exception:

@@ -1,11 +1,14 @@
-"""Executor: a cell whose kernel dropped its idle message ends, and says output was lost."""
+"""Executor: a cell whose kernel dropped messages (its idle one included) ends, and says
+output was lost."""
 
 from __future__ import annotations
 
+import asyncio
 from queue import Empty
 from typing import Any
 
 import nbformat
+from conftest import read_nb
 
 from jupyter_lapd import executor
 
@@ -41,3 +44,51 @@ def executor_events(msg: dict[str, Any]) -> list[dict[str, Any]]:
     from jupyter_lapd.outputs import events_from_message
 
     return events_from_message("c0", msg)
+
+
+async def test_messages_the_kernel_dropped_are_noted_where_they_went_missing(
+    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # The run stops reading for a while, as a busy server would, while the kernel prints
+    # 130 MB: past ZeroMQ's high-water marks the kernel drops messages. It prints once
+    # more after the pause, and its idle message arrives: only the numbering tells.
+    blocks = 2000
+    source = (
+        "import sys, time\n"
+        f"for i in range({blocks}):\n"
+        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
+        "    sys.stdout.flush()\n"
+        "time.sleep(6)\n"
+        "print('end')\n"
+    )
+    hub = lapd_app.manager.hub
+    calls = []
+
+    def stalling(run_id):
+        calls.append(run_id)
+        return asyncio.sleep(4) if len(calls) == 2 else None  # after the first message
+
+    monkeypatch.setattr(hub, "backpressure", stalling)
+    path = lapd_notebook([source], "burst.ipynb")
+    run = await lapd_start("burst.ipynb")
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+    outputs = read_nb(path).cells[0].outputs
+    names = [o["name"] for o in outputs]
+    assert names[-2:] == ["stderr", "stdout"] and names.count("stderr") == 1
+    assert "some output of this cell was lost" in outputs[-2]["text"]
+    assert outputs[-1]["text"].endswith("end\n")
+    # In the journal (which keeps everything that arrived), the note sits at the gap.
+    journaled = [
+        e["output"] for e in lapd_app.manager.store.read_events(run["id"]) if e["type"] == "output"
+    ]
+    note = [o["name"] for o in journaled].index("stderr")
+
+    def numbers(outputs):
+        text = "".join(o["text"] for o in outputs)
+        return [int(line[:4]) for line in text.splitlines() if line[:4].isdigit()]
+
+    before, after = numbers(journaled[:note]), numbers(journaled[note + 1 :])
+    assert before == list(range(len(before)))
+    assert len(before) + len(after) < blocks
+    assert not after or after[0] > len(before)
