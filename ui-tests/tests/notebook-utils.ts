@@ -112,6 +112,22 @@ export function storedLines(cell: IStoredCell): string[] {
 }
 
 /**
+ * Wait until the file holds more than `count` lines in the cell at `index` (a run goes on
+ * while nobody watches), and answer how many it holds then.
+ */
+export async function waitForStoredLines(
+  request: APIRequestContext,
+  path: string,
+  index: number,
+  count: number
+): Promise<number> {
+  const stored = async () =>
+    storedLines((await readNotebook(request, path)).cells[index]).length;
+  await expect.poll(stored, { timeout: 30000 }).toBeGreaterThan(count);
+  return stored();
+}
+
+/**
  * The source of a stored cell, as one string.
  */
 export function storedSource(cell: IStoredCell): string {

@@ -25,6 +25,7 @@ import {
   storedLines,
   waitForActiveRun,
   waitForNotebookReady,
+  waitForStoredLines,
   watchSaveConflicts
 } from './notebook-utils';
 import {
@@ -234,16 +235,12 @@ test.describe('notebook view', () => {
       window.location.href = 'about:blank';
     });
     await page.waitForURL('about:blank');
-    await expect
-      .poll(
-        async () =>
-          storedLines((await readNotebook(request, notebook)).cells[1]).length,
-        { timeout: 30000 }
-      )
-      .toBeGreaterThan(shownBefore + 3);
-    const storedWhileGone = storedLines(
-      (await readNotebook(request, notebook)).cells[1]
-    ).length;
+    const storedWhileGone = await waitForStoredLines(
+      request,
+      notebook,
+      1,
+      shownBefore + 3
+    );
 
     // Reopened: the notebook shows what was printed meanwhile, each line once, and
     // streams on; the running cell shows [*], the last one is still queued.

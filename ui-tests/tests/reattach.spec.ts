@@ -17,7 +17,8 @@ import {
   shownLines,
   storedLines,
   waitForActiveRun,
-  waitForEnd
+  waitForEnd,
+  waitForStoredLines
 } from './notebook-utils';
 
 const LINES = 40;
@@ -52,13 +53,7 @@ test.describe('reattach', () => {
     const before = storedLines(
       (await readNotebook(request, nb)).cells[0]
     ).length;
-    await expect
-      .poll(
-        async () =>
-          storedLines((await readNotebook(request, nb)).cells[0]).length,
-        { timeout: 30000 }
-      )
-      .toBeGreaterThan(before + 3);
+    await waitForStoredLines(request, nb, 0, before + 3);
 
     // Back: JupyterLab restores the notebook's tab, which shows everything so far,
     // then streams on.
