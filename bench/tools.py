@@ -228,7 +228,8 @@ def run_lapd(ctx: Context, tool: str, scenario: Scenario, paths: list[str]) -> d
     statuses = [r["status"] for r in records]
     raw["statuses"] = {s: statuses.count(s) for s in set(statuses)}
     if any(s != "completed" for s in statuses):
-        raw["error"] = f"runs ended {raw['statuses']}: {records[0].get('error')}"
+        failed = next(r for r in records if r["status"] != "completed")
+        raw["error"] = f"runs ended {raw['statuses']}: {failed.get('error')}"
     finished = max((_stamp(r.get("finished")) or time.time()) for r in records)
     raw.update(
         wall_s=finished - began,
