@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from .activity import ActivityHandover
+from .deleted import DeletedCells
 from .events import EventHub
 from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
 from .kernels import KernelLease, KernelProvider
@@ -28,7 +28,6 @@ from .writer import (
     cell_states,
     merge_cells,
     note_output,
-    read_notebook,
 )
 
 Persist = Callable[[RunRecord], Awaitable[None]]
@@ -83,11 +82,9 @@ class ActiveRun:
         )
         self._lease: KernelLease | None = None
         self._activity: ActivityHandover | None = None
-        self._deleted: set[str] = set()
+        self._deleted = DeletedCells(os_path, [c.id for c in record.cells], self._log)
         self._cancel_requested = False
         self.task: asyncio.Task[None] | None = None
-        # the file as the manager just read it: re-read only if it changes from here on
-        self._known_mtime = _mtime(os_path)
         self._outcome: tuple[RunStatus, str | None] | None = None
         self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
         self.kernel_died = False  # the server's restarter found the kernel dead
@@ -119,8 +116,7 @@ class ActiveRun:
             self._emit({"type": ev.OUTPUT, "cell_id": cell_id, "output": note_output(text)})
 
     def _on_written(self, upto: int, result: WriteResult) -> None:
-        self._deleted |= {c.id for c in self.record.cells if c.id not in result.present}
-        self._known_mtime = os.stat(self.os_path).st_mtime_ns
+        self._deleted.written(result.present)
         self.last_flush = {
             "upto": upto,
             "last_modified": result.last_modified,
@@ -202,7 +198,7 @@ class ActiveRun:
         for position, cell in enumerate(rec.cells, start=1):
             if self._cancelled():
                 break
-            if not await self._still_in_file(cell.id):
+            if not await self._deleted.still_there(cell.id, self.writer.written_mtime_ns):
                 cell.status = CellStatus.SKIPPED
                 continue
             nb_cell = self._nb.cells[indices[cell.id]]
@@ -264,22 +260,6 @@ class ActiveRun:
             self._finish(RunStatus.CANCELLED)
         else:
             self._finish(RunStatus.COMPLETED)
-
-    async def _still_in_file(self, cell_id: str) -> bool:
-        """False if the user deleted the cell; re-reads only when the file changed."""
-        if cell_id in self._deleted:
-            return False
-        try:
-            mtime = os.stat(self.os_path).st_mtime_ns
-            # the writer's own write may land before _on_written has run: not a change
-            if mtime not in (self._known_mtime, self.writer.written_mtime_ns):
-                nb = await asyncio.to_thread(read_notebook, self.os_path)
-                present = {c.get("id") for c in nb.cells if c.cell_type == "code"}
-                self._deleted |= {c.id for c in self.record.cells if c.id not in present}
-                self._known_mtime = mtime
-        except Exception as e:  # unreadable mid-edit: run on, the writer will report it
-            self._log.warning("jupyter_lapd: could not re-read %s: %s", self.os_path, e)
-        return cell_id not in self._deleted
 
     def _finish(self, status: RunStatus, error: str | None = None) -> None:
         """Decide the outcome; it becomes visible once the file holds everything."""
@@ -403,14 +383,8 @@ class ActiveRun:
     def move(self, api_path: str, os_path: str) -> None:
         """Follow a rename of the notebook: later writes go to its new place."""
         self.record.path, self.os_path, self.writer.os_path = api_path, os_path, os_path
+        self._deleted.os_path = os_path
         self._emit_run()
-
-
-def _mtime(os_path: str) -> int:
-    try:
-        return os.stat(os_path).st_mtime_ns
-    except OSError:
-        return 0
 
 
 def _now() -> str:
