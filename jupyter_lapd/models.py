@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
@@ -111,6 +112,8 @@ class RunRecord:
     error: str | None = None
     # the run this one restarts (a rerun after a server restart, a headless --resume)
     resumed_from: str | None = None
+    # cell id -> position in `cells`, rebuilt when it no longer matches (never compared)
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def cells_total(self) -> int:
@@ -129,10 +132,18 @@ class RunRecord:
         return None
 
     def cell(self, cell_id: str) -> CellRecord:
-        for cell in self.cells:
-            if cell.id == cell_id:
-                return cell
-        raise KeyError(cell_id)
+        return self.cells[self.position(cell_id) - 1]
+
+    def position(self, cell_id: str) -> int:
+        """The cell's place in the run, from 1; looked up once per cell of a long run, so
+        not a scan of the whole list each time."""
+        at = self._index.get(cell_id)
+        if at is None or at >= len(self.cells) or self.cells[at].id != cell_id:
+            self._index = {cell.id: i for i, cell in enumerate(self.cells)}
+            at = self._index.get(cell_id)
+            if at is None:
+                raise KeyError(cell_id)
+        return at + 1
 
     def to_dict(self, with_cells: bool = True) -> dict[str, Any]:
         """The public JSON shape of a run (DESIGN.md), optionally without the cell list."""
@@ -176,7 +187,10 @@ class RunRecord:
         )
 
     def copy(self) -> RunRecord:
-        return dataclasses.replace(self, cells=[dataclasses.replace(c) for c in self.cells])
+        """A copy another thread can serialise while the run goes on. Saved several times a
+        second, so the cells are copied shallowly (their fields are immutable values):
+        ``dataclasses.replace`` per cell cost more than the rest of the save."""
+        return dataclasses.replace(self, cells=[copy.copy(c) for c in self.cells])
 
 
 class LapdError(Exception):

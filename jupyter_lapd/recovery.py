@@ -9,7 +9,8 @@ from typing import Any
 import nbformat
 from jupyter_server.services.contents.fileio import path_to_intermediate, path_to_invalid
 
-from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, utcnow
+from . import events as ev
+from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, parse_time, utcnow
 from .notebooks import resolve_path
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .store import Store
@@ -36,6 +37,7 @@ def interrupt_stale_run(
     events = store.read_events(record.id)
     seq = events[-1]["seq"] if events else 0
     added: list[dict[str, Any]] = []
+    follow_cells(record, events)
     running = record.current_cell_id
     now = utcnow()
     if running is not None:
@@ -63,6 +65,28 @@ def interrupt_stale_run(
             log.warning("jupyter_lapd: could not restore outputs of %s: %s", record.path, e)
     store.save_run(record, root_dir)
     return record
+
+
+def follow_cells(record: RunRecord, events: list[dict[str, Any]]) -> None:
+    """Bring the record's cells up to what the journal says they did.
+
+    A run saves its record at most every few tenths of a second, but journals each cell's
+    start and end: after a kill the journal is the newer of the two, so a cell it shows
+    ended is not taken for the one that was running.
+    """
+    known = {cell.id for cell in record.cells}
+    for event in events:
+        kind, cell_id = event.get("type"), event.get("cell_id")
+        if cell_id not in known or kind not in (ev.CELL_START, ev.CELL_END):
+            continue
+        cell = record.cell(cell_id)
+        if kind == ev.CELL_START:
+            cell.status = CellStatus.RUNNING
+            cell.started = parse_time(event.get("started")) or cell.started
+        elif event.get("status") in (CellStatus.DONE.value, CellStatus.ERROR.value):
+            cell.status = CellStatus(event["status"])
+            cell.execution_count = event.get("execution_count")
+            cell.finished = parse_time(event.get("finished")) or cell.finished
 
 
 def restore_interrupted_save(os_path: str, log: logging.Logger) -> bool:

@@ -292,3 +292,42 @@ def test_recovery_bounds_a_giant_stream_as_configured(tmp_path):
         store.close()
     text = read_nb(root / "nb.ipynb").cells[0].outputs[0]["text"]
     assert "elided" in text and len(text) < 12_000  # 1 MB journaled, 10 kB on disk
+
+
+def test_recovery_takes_the_cells_progress_from_the_journal(tmp_path):
+    # The record is saved a few times a second, each cell's start and end are journaled:
+    # killed between the two, the record still shows c0 running while c1 had started.
+    root = tmp_path / "root"
+    root.mkdir()
+    nbformat.write(make_notebook(["1", "2", "3"]), root / "nb.ipynb")
+    store = Store(str(tmp_path / "runs.db"))
+    try:
+        record = RunRecord(path="nb.ipynb", cells=[CellRecord(id=f"c{i}") for i in range(3)])
+        record.status = RunStatus.RUNNING
+        record.cells[0].status = CellStatus.RUNNING
+        store.save_run(record, str(root))
+        stdout = {"output_type": "stream", "name": "stdout", "text": "one\n"}
+        store.append_events(
+            record.id,
+            [
+                {"seq": 1, "type": "cell_start", "cell_id": "c0", "started": "2026-01-01T00:00:00Z"},
+                {"seq": 2, "type": "output", "cell_id": "c0", "output": stdout},
+                {"seq": 3, "type": "cell_end", "cell_id": "c0", "status": "done",
+                 "execution_count": 7, "execution": {}, "finished": "2026-01-01T00:00:01Z"},
+                {"seq": 4, "type": "cell_start", "cell_id": "c1", "started": "2026-01-01T00:00:01Z"},
+            ],
+        )  # fmt: skip
+        interrupt_stale_run(store, record, str(root), logging.getLogger("test"))
+        saved = store.get_run(record.id)
+    finally:
+        store.close()
+    assert saved is not None
+    assert [c.status for c in saved.cells] == [
+        CellStatus.DONE,
+        CellStatus.SKIPPED,
+        CellStatus.SKIPPED,
+    ]
+    assert saved.cells[0].execution_count == 7
+    nb = read_nb(root / "nb.ipynb")
+    assert [o.get("text") for o in nb.cells[0].outputs] == ["one\n"]  # no note: c0 had ended
+    assert "run interrupted" in nb.cells[1].outputs[-1]["text"]  # the note: c1 was running
