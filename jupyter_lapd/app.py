@@ -11,7 +11,7 @@ from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 from .destinations import Destinations
 from .follow import ServerEventFollower
 from .handlers import route_table
-from .kernels import KernelProvider
+from .kernels import MEMORY, KernelProvider
 from .manager import RunManager
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .paired import paired_paths_of
@@ -120,12 +120,27 @@ class Lapd(ExtensionApp):
             raise TraitError("Lapd.max_output_bytes must be >= 1024 bytes (or None: no limit)")
         return None if value is None else int(value)
 
+    ipython_hist_file = Unicode(
+        MEMORY,
+        config=True,
+        help=(
+            "IPython's history database in the kernels a run starts itself (kernel 'new' "
+            "and headless runs; a session's kernel is left as it is). ':memory:' (default, "
+            "as nbclient and papermill do) keeps a run's inputs out of the profile's "
+            "history.sqlite, which IPython writes after every cell; '' leaves IPython's "
+            "own setting; any other value is the path of the database to use."
+        ),
+    )
+
     def initialize_settings(self) -> None:
         serverapp = self.serverapp
         assert serverapp is not None
         self.store = Store(self.db_path)
         kernels = KernelProvider(
-            serverapp.kernel_manager, serverapp.session_manager, serverapp.kernel_spec_manager
+            serverapp.kernel_manager,
+            serverapp.session_manager,
+            serverapp.kernel_spec_manager,
+            ipython_hist_file=self.ipython_hist_file,
         )
         destinations = Destinations(serverapp, self.log, flush_interval=self.flush_interval)
         self.manager = RunManager(

@@ -24,7 +24,7 @@ from nbformat import NotebookNode
 from . import events as ev
 from . import notebooks, owners, parameters, resume
 from .events import EventHub
-from .kernels import LocalKernelProvider
+from .kernels import MEMORY, LocalKernelProvider
 from .models import (
     CellRecord,
     CellStatus,
@@ -66,6 +66,7 @@ class HeadlessOptions:
     timeout: int | None = None
     allow_errors: bool = False
     flush_interval: float = 1.0
+    ipython_hist_file: str = MEMORY  # c.Lapd.ipython_hist_file
 
 
 class Reporter(Protocol):
@@ -97,7 +98,7 @@ class HeadlessRun:
         self.db_path = os.path.abspath(options.db_path or sidecar_path(self.target))
         # runs in a notebook's own sidecar are all of that notebook, wherever it is mounted
         self._root_filter = self.folder if options.db_path else None
-        self.kernels = LocalKernelProvider(self.folder)
+        self.kernels = LocalKernelProvider(self.folder, options.ipython_hist_file)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self._store: Store | None = None
         self._current: ActiveRun | None = None

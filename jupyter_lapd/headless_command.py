@@ -133,7 +133,9 @@ class HeadlessCommand(LapdCommand):
         from .headless import HeadlessOptions
 
         try:
-            flush_interval = float(Lapd(config=self.config).flush_interval)
+            settings = Lapd(config=self.config)
+            flush_interval = float(settings.flush_interval)
+            ipython_hist_file = str(settings.ipython_hist_file)
         except TraitError as e:
             raise UsageError(f"bad configuration: {e}") from None
         selection = None
@@ -153,6 +155,7 @@ class HeadlessCommand(LapdCommand):
             timeout=self.timeout,
             allow_errors=allow_errors,
             flush_interval=flush_interval,
+            ipython_hist_file=ipython_hist_file,
         )
 
     async def run_headless(self, options: HeadlessOptions) -> int:
@@ -216,7 +219,7 @@ class HeadlessProgress:
     def cell_ended(self, record: RunRecord, cell: CellRecord) -> None:
         if self._tty:
             return
-        position = next(i for i, c in enumerate(record.cells, 1) if c.id == cell.id)
+        position = record.position(cell.id)
         took = ""
         if cell.started and cell.finished:
             took = f" ({(cell.finished - cell.started).total_seconds():.1f} s)"

@@ -13,6 +13,9 @@ from nbclient.util import ensure_async
 from .activity import ActivityHandover
 from .models import InvalidRunRequest, KernelMode
 
+# IPython's name for a history database that is never written to disk
+MEMORY = ":memory:"
+
 
 @dataclass
 class KernelLease:
@@ -30,10 +33,17 @@ class KernelProvider:
     the one JupyterLab shows, and what lets the same code drive remote gateway kernels.
     """
 
-    def __init__(self, kernel_manager: Any, session_manager: Any, kernel_spec_manager: Any):
+    def __init__(
+        self,
+        kernel_manager: Any,
+        session_manager: Any,
+        kernel_spec_manager: Any,
+        ipython_hist_file: str = MEMORY,
+    ):
         self.kernel_manager = kernel_manager
         self.session_manager = session_manager
         self.kernel_spec_manager = kernel_spec_manager
+        self.ipython_hist_file = ipython_hist_file
 
     async def check_kernel_name(self, name: str | None) -> None:
         if name is None:
@@ -45,9 +55,12 @@ class KernelProvider:
 
     async def acquire(self, mode: KernelMode, path: str, kernel_name: str | None) -> KernelLease:
         if mode == KernelMode.NEW:
+            extra = await self.kernel_arguments(kernel_name)
             kernel_id = await ensure_async(
                 self.kernel_manager.start_kernel(
-                    kernel_name=kernel_name, path=posixpath.dirname(path)
+                    kernel_name=kernel_name,
+                    path=posixpath.dirname(path),
+                    **({"extra_arguments": extra} if extra else {}),
                 )
             )
             return KernelLease(kernel_id, self._name_of(kernel_id, kernel_name), owned=True)
@@ -64,6 +77,27 @@ class KernelProvider:
         )
         kernel_id = model["kernel"]["id"]
         return KernelLease(kernel_id, self._name_of(kernel_id, kernel_name), owned=False)
+
+    async def kernel_arguments(self, kernel_name: str | None) -> list[str]:
+        """Command-line arguments for a kernel a run starts itself (never a session's).
+
+        IPython writes each cell's input to its history database after the cell, which
+        costs a kernel running many short cells about a fifth of its time here; a run's
+        kernel lives for the run only, and nbclient and papermill keep its history in
+        memory for the same reason. Only for kernelspecs that launch ipykernel: another
+        kernel would not know the option.
+        """
+        if not self.ipython_hist_file:
+            return []
+        try:
+            name = kernel_name or self.kernel_manager.default_kernel_name
+            spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(name))
+            argv = [str(arg) for arg in getattr(spec, "argv", None) or []]
+        except Exception:  # an unknown name fails at the start, with the server's message
+            return []
+        if not any("ipykernel" in arg for arg in argv):
+            return []
+        return [f"--HistoryManager.hist_file={self.ipython_hist_file}"]
 
     def manager_of(self, kernel_id: str) -> Any:
         return self.kernel_manager.get_kernel(kernel_id)
@@ -102,7 +136,7 @@ class LocalKernelProvider(KernelProvider):
         The folder run paths are relative to (a headless run's notebook folder).
     """
 
-    def __init__(self, root_dir: str) -> None:
+    def __init__(self, root_dir: str, ipython_hist_file: str = MEMORY) -> None:
         from jupyter_client.kernelspec import KernelSpecManager
         from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 
@@ -113,7 +147,7 @@ class LocalKernelProvider(KernelProvider):
             kernel_spec_manager=specs,
             kernel_manager_class="jupyter_client.manager.AsyncKernelManager",
         )
-        super().__init__(manager, None, specs)
+        super().__init__(manager, None, specs, ipython_hist_file)
         self.root_dir = root_dir
         self.died: set[str] = set()
         # False once the process is told to stop: a kernel busy with a cell is killed
@@ -122,7 +156,10 @@ class LocalKernelProvider(KernelProvider):
 
     async def acquire(self, mode: KernelMode, path: str, kernel_name: str | None) -> KernelLease:
         folder = os.path.join(self.root_dir, *posixpath.dirname(path).split("/"))
-        kernel_id = await self.kernel_manager.start_kernel(kernel_name=kernel_name, cwd=folder)
+        extra = await self.kernel_arguments(kernel_name)
+        kernel_id = await self.kernel_manager.start_kernel(
+            kernel_name=kernel_name, cwd=folder, extra_arguments=extra
+        )
         return KernelLease(str(kernel_id), self._name_of(kernel_id, kernel_name), owned=True)
 
     async def release(self, lease: KernelLease) -> None:

@@ -133,6 +133,18 @@ def test_run_writes_outputs_beside_its_journal(lapd_headless):
     assert sorted(p.name for p in lapd_headless.folder.iterdir() if p.suffix == ".db") == [DB]
 
 
+def test_the_kernel_keeps_its_history_in_memory_unless_configured(lapd_headless, tmp_path):
+    code = "from IPython import get_ipython\nprint(get_ipython().history_manager.hist_file)"
+    path = lapd_headless.notebook([code])
+    assert lapd_headless("nb.ipynb", "--headless").returncode == 0
+    assert read_nb(path).cells[0].outputs[0]["text"] == ":memory:\n"
+    # '' leaves IPython's own setting: the profile's history file
+    config = tmp_path / "config" / "jupyter_server_config.py"
+    config.write_text("c.Lapd.ipython_hist_file = ''\n")
+    assert lapd_headless("nb.ipynb", "--headless").returncode == 0
+    assert read_nb(path).cells[0].outputs[0]["text"].strip().endswith("history.sqlite")
+
+
 def test_failing_cell_exits_1_with_the_traceback_in_the_file(lapd_headless):
     path = lapd_headless.notebook(["print('before')", "1 / 0", "print('never')"])
     result = lapd_headless("nb.ipynb", "--headless")

@@ -85,3 +85,48 @@ async def test_new_mode_starts_a_fresh_kernel_shown_in_running_kernels(
     assert sessions == []  # a fresh kernel does not take over the notebook's session
     kernels = json.loads((await jp_fetch("api", "kernels")).body)
     assert run["kernel_id"] not in [k["id"] for k in kernels]  # shut down with its run
+
+
+HIST_FILE = "from IPython import get_ipython\nprint(get_ipython().history_manager.hist_file)"
+
+
+async def test_a_fresh_kernel_keeps_its_history_in_memory_a_session_kernel_does_not(
+    lapd_notebook, lapd_start, lapd_wait
+):
+    # IPython writes every cell's input to its history database after the cell; a run's
+    # own kernel keeps it in memory (as nbclient does), the user's session kernel is theirs
+    path = lapd_notebook([HIST_FILE])
+    run = await lapd_wait((await lapd_start("nb.ipynb", kernel="new"))["id"])
+    assert run["status"] == "completed"
+    assert read_nb(path).cells[0].outputs[0]["text"] == ":memory:\n"
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "completed" and run["kernel_mode"] == "session"
+    assert read_nb(path).cells[0].outputs[0]["text"].strip().endswith("history.sqlite")
+
+
+async def test_kernel_arguments_follow_the_setting_and_the_kernelspec(jp_serverapp, tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from jupyter_lapd.kernels import KernelProvider
+
+    kernels = KernelProvider(
+        jp_serverapp.kernel_manager, None, jp_serverapp.kernel_spec_manager, ":memory:"
+    )
+    assert await kernels.kernel_arguments(None) == ["--HistoryManager.hist_file=:memory:"]
+    assert await kernels.kernel_arguments("python3") == ["--HistoryManager.hist_file=:memory:"]
+    kernels.ipython_hist_file = str(tmp_path / "h.sqlite")
+    assert await kernels.kernel_arguments("python3") == [
+        f"--HistoryManager.hist_file={tmp_path / 'h.sqlite'}"
+    ]
+    kernels.ipython_hist_file = ""  # IPython's own setting: no argument at all
+    assert await kernels.kernel_arguments("python3") == []
+    # a kernel that is not ipykernel would not know the option
+    spec_dir = tmp_path / "kernels" / "other"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps({"argv": ["other-kernel", "{connection_file}"], "display_name": "Other"})
+    )
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+    other = KernelProvider(jp_serverapp.kernel_manager, None, specs, ":memory:")
+    assert await other.kernel_arguments("other") == []
+    assert await other.kernel_arguments("no-such-kernel") == []
