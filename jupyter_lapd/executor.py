@@ -21,6 +21,10 @@ Throttle = Callable[[], Awaitable[None] | None]
 # Seconds of iopub silence after a cell's execute reply that end the cell (nbclient's own
 # default iopub_timeout): the kernel's idle message was dropped, nothing else is coming.
 IOPUB_SILENCE = 4.0
+# Seconds of silence after a cell's execute reply (its idle normally follows within
+# milliseconds) after which the executor asks the kernel something, to learn whether the
+# idle was dropped.
+PROBE_AFTER = 0.5
 # Messages the run's own ZeroMQ sockets queue in the server (libzmq's default is 1000).
 # The kernel's side queues another 1000; a kernel printing 64 KiB messages faster than
 # they are read would otherwise fill 64 MB of the server's memory here.
@@ -98,26 +102,54 @@ class _StreamingClient(NotebookClient):
         (30 s here, so that a long backlog of queued output is never cut off) at the end
         of the cell. Silence on a drained socket after the reply means the rest is lost,
         and so does a gap in the kernel's message numbers: either way the cell says so.
+        A short silence after the reply sends a probe (``_probe``): its answer ends the
+        cell at once, and only a kernel that answers nothing waits out the silence.
         """
         assert self.kc is not None
+        probe: str | None = None  # the request asked once the reply is in and all is quiet
         while True:
             pending = self._throttle() if self._throttle is not None else None
             if pending is not None:
                 await pending
+            wait = PROBE_AFTER if probe is None else IOPUB_SILENCE
             try:
-                first = await ensure_async(self.kc.iopub_channel.get_msg(timeout=IOPUB_SILENCE))
+                first = await ensure_async(self.kc.iopub_channel.get_msg(timeout=wait))
             except Empty:
-                if "shell.execute_reply" in cell.get("metadata", {}).get("execution", {}):
-                    self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
-                    if self._noted != parent_msg_id:
-                        self._sink(_LOST_NOTE)  # the reader of the notebook must know
-                    return
-                continue
+                if not _replied(cell):
+                    continue
+                if probe is None:
+                    probe = self._probe()
+                    continue
+                self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
+                if self._noted != parent_msg_id:
+                    self._sink(_LOST_NOTE)  # the reader of the notebook must know
+                return
             for msg in self._arrivals(first, parent_msg_id):
+                if probe and msg.get("parent_header", {}).get("msg_id") == probe:
+                    # the cell's idle was dropped (the gap before this message put the
+                    # note in the cell): all it sent before is in, or lost
+                    return
                 try:
                     self.process_message(msg, cell, cell_index)
                 except CellExecutionComplete:
                     return
+
+    def _probe(self) -> str:
+        """Ask the kernel something, to learn when the cell's last message has gone by.
+
+        The kernel publishes every message on one socket, in order, and handles shell
+        requests one after the other: the status messages of a request sent once the
+        cell's reply is in come after the cell's own ``idle``. When the kernel dropped
+        messages, that ``idle`` may be among them; the probe's arrival then ends the cell
+        at once instead of after ``IOPUB_SILENCE``, and the gap in the message numbers
+        before it notes the loss in the cell. (Its reply, on the shell channel, is
+        skipped by the next cell's wait for its own.) "" if it could not be sent: the
+        silence then ends the cell, as without a probe.
+        """
+        try:
+            return str(self.kc.kernel_info())  # type: ignore[union-attr]
+        except Exception:
+            return ""
 
     def _arrivals(self, first: dict[str, Any], parent_msg_id: str) -> Iterator[dict[str, Any]]:
         """The cell's messages among ``first`` and those queued behind it, with a note
@@ -193,6 +225,11 @@ _LOST_NOTE: dict[str, Any] = {
         "than it could be read and dropped messages (ZeroMQ's high-water mark)\n",
     },
 }
+
+
+def _replied(cell: NotebookNode) -> bool:
+    """Whether the cell's execute reply is in (nbclient records its time in the cell)."""
+    return "shell.execute_reply" in cell.get("metadata", {}).get("execution", {})
 
 
 async def _maybe_await(result: Any) -> None:

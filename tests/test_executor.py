@@ -92,3 +92,39 @@ async def test_messages_the_kernel_dropped_are_noted_where_they_went_missing(
     assert before == list(range(len(before)))
     assert len(before) + len(after) < blocks
     assert not after or after[0] > len(before)
+
+
+async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
+    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # The kernel prints 130 MB and ends the cell while the run is not reading: its idle
+    # message is dropped with the rest. The silence would end the cell only after
+    # IOPUB_SILENCE (here made longer than the test waits): the kernel's answer to a
+    # question asked once the reply is in must end it instead.
+    monkeypatch.setattr(executor, "IOPUB_SILENCE", 600)
+    blocks = 2000
+    source = (
+        "import sys\n"
+        f"for i in range({blocks}):\n"
+        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
+        "    sys.stdout.flush()\n"
+    )
+    hub = lapd_app.manager.hub
+    calls = []
+
+    def stalling(run_id):
+        calls.append(run_id)
+        return asyncio.sleep(4) if len(calls) == 2 else None  # after the first message
+
+    monkeypatch.setattr(hub, "backpressure", stalling)
+    lapd_notebook([source, "print('next')"], "burst.ipynb")
+    run = await lapd_start("burst.ipynb")
+    run = await lapd_wait(run["id"], timeout=90)
+    assert run["status"] == "completed"
+    assert [c["status"] for c in run["cells"]] == ["done", "done"]
+    events = lapd_app.manager.store.read_events(run["id"])
+    first = [e["output"] for e in events if e["type"] == "output" and e["cell_id"] == "c0"]
+    assert sum(o["name"] == "stderr" and "was lost" in o["text"] for o in first) == 1
+    # the next cell's execution is not confused by the probe's reply
+    second = [e["output"]["text"] for e in events if e["type"] == "output" and e["cell_id"] == "c1"]
+    assert second == ["next\n"]
