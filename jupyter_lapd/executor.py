@@ -21,6 +21,9 @@ Throttle = Callable[[], Awaitable[None] | None]
 # Seconds of iopub silence after a cell's execute reply that end the cell (nbclient's own
 # default iopub_timeout): the kernel's idle message was dropped, nothing else is coming.
 IOPUB_SILENCE = 4.0
+# Seconds nbclient waits for a cell's output to end once its reply is in: long, so that a
+# backlog of queued output is never cut off (the silence above ends a cell before).
+IOPUB_TIMEOUT = 30
 # Seconds of silence after a cell's execute reply (its idle normally follows within
 # milliseconds) after which the executor asks the kernel something, to learn whether the
 # idle was dropped.
@@ -124,7 +127,7 @@ class _StreamingClient(NotebookClient):
                 if self._noted != parent_msg_id:
                     self._sink(_LOST_NOTE)  # the reader of the notebook must know
                 return
-            for msg in self._arrivals(first, parent_msg_id):
+            for msg in self._arrivals(first, parent_msg_id, probe):
                 if probe and msg.get("parent_header", {}).get("msg_id") == probe:
                     # the cell's idle was dropped (the gap before this message put the
                     # note in the cell): all it sent before is in, or lost
@@ -151,9 +154,12 @@ class _StreamingClient(NotebookClient):
         except Exception:
             return ""
 
-    def _arrivals(self, first: dict[str, Any], parent_msg_id: str) -> Iterator[dict[str, Any]]:
-        """The cell's messages among ``first`` and those queued behind it, with a note
-        where the kernel dropped some; every message read is shown to ``on_any``."""
+    def _arrivals(
+        self, first: dict[str, Any], parent_msg_id: str, probe: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The cell's messages (and the probe's) among ``first`` and those queued behind
+        it, with a note where the kernel dropped some; every message read is shown to
+        ``on_any``."""
         for msg in self._with_queued(first):
             if self._on_any is not None:
                 self._on_any(msg)
@@ -161,7 +167,8 @@ class _StreamingClient(NotebookClient):
                 self._noted = parent_msg_id
                 self.log.warning("jupyter_lapd: the kernel dropped iopub messages")
                 yield _LOST_NOTE
-            if msg["parent_header"].get("msg_id") == parent_msg_id:
+            parent = msg["parent_header"].get("msg_id")
+            if parent == parent_msg_id or (probe and parent == probe):
                 yield msg
 
     def _with_queued(self, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -275,7 +282,7 @@ class Executor:
             timeout=timeout,
             allow_errors=True,
             record_timing=True,
-            iopub_timeout=30,
+            iopub_timeout=IOPUB_TIMEOUT,
             log=self._log,
         )
         self._kc: Any = None

@@ -35,6 +35,17 @@ def lapd_app(jp_serverapp: Any) -> Any:
     return jp_serverapp.extension_manager.extension_points["jupyter_lapd"].app
 
 
+def block_printer(blocks: int, then: str = "") -> str:
+    """A cell printing ``blocks`` numbered lines of 64 KiB, one message each, as fast as
+    the kernel can (``then``: more code after the loop)."""
+    return (
+        "import sys, time\n"
+        f"for i in range({blocks}):\n"
+        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
+        "    sys.stdout.flush()\n"
+    ) + then
+
+
 def make_notebook(cells: list[str | tuple[str, str]]) -> nbformat.NotebookNode:
     """Code cells from strings, markdown from ("markdown", text); ids are c0, c1, ..."""
     nb_cells = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import read_nb
+from conftest import block_printer, read_nb
 
 from jupyter_lapd import events
 from jupyter_lapd.store import Store
@@ -84,12 +84,7 @@ async def test_a_run_waits_for_a_journal_that_falls_behind_and_loses_nothing(
     # a limit any printed block exceeds: every message read waits for the journal
     monkeypatch.setattr(events, "JOURNAL_BACKLOG_BYTES", 10_000)
     blocks = 40
-    source = (
-        "import sys\n"
-        f"for i in range({blocks}):\n"
-        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
-        "    sys.stdout.flush()\n"
-    )
+    source = block_printer(blocks)
     hub = lapd_app.manager.hub
     held = []
 

@@ -8,7 +8,7 @@ from queue import Empty
 from typing import Any
 
 import nbformat
-from conftest import read_nb
+from conftest import block_printer, read_nb
 
 from jupyter_lapd import executor
 
@@ -40,6 +40,18 @@ async def test_silence_after_the_reply_ends_the_cell_with_a_note(monkeypatch):
     assert events[0]["output"]["text"].startswith("jupyter_lapd: ")
 
 
+def stall_reading_once(monkeypatch: Any, hub: Any, seconds: float = 4) -> None:
+    """The run stops reading the kernel's output for ``seconds`` after its first message,
+    as a busy server would: a kernel printing flat out meanwhile drops messages."""
+    calls = []
+
+    def stalling(run_id: str) -> Any:
+        calls.append(run_id)
+        return asyncio.sleep(seconds) if len(calls) == 2 else None
+
+    monkeypatch.setattr(hub, "backpressure", stalling)
+
+
 def executor_events(msg: dict[str, Any]) -> list[dict[str, Any]]:
     from jupyter_lapd.outputs import events_from_message
 
@@ -53,22 +65,8 @@ async def test_messages_the_kernel_dropped_are_noted_where_they_went_missing(
     # 130 MB: past ZeroMQ's high-water marks the kernel drops messages. It prints once
     # more after the pause, and its idle message arrives: only the numbering tells.
     blocks = 2000
-    source = (
-        "import sys, time\n"
-        f"for i in range({blocks}):\n"
-        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
-        "    sys.stdout.flush()\n"
-        "time.sleep(6)\n"
-        "print('end')\n"
-    )
-    hub = lapd_app.manager.hub
-    calls = []
-
-    def stalling(run_id):
-        calls.append(run_id)
-        return asyncio.sleep(4) if len(calls) == 2 else None  # after the first message
-
-    monkeypatch.setattr(hub, "backpressure", stalling)
+    source = block_printer(blocks, then="time.sleep(6)\nprint('end')\n")
+    stall_reading_once(monkeypatch, lapd_app.manager.hub)
     path = lapd_notebook([source], "burst.ipynb")
     run = await lapd_start("burst.ipynb")
     assert (await lapd_wait(run["id"]))["status"] == "completed"
@@ -102,26 +100,15 @@ async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
     # IOPUB_SILENCE (here made longer than the test waits): the kernel's answer to a
     # question asked once the reply is in must end it instead.
     monkeypatch.setattr(executor, "IOPUB_SILENCE", 600)
-    blocks = 2000
-    source = (
-        "import sys\n"
-        f"for i in range({blocks}):\n"
-        "    sys.stdout.write(f'{i:04d}' + 'x' * 65531 + '\\n')\n"
-        "    sys.stdout.flush()\n"
-    )
-    hub = lapd_app.manager.hub
-    calls = []
-
-    def stalling(run_id):
-        calls.append(run_id)
-        return asyncio.sleep(4) if len(calls) == 2 else None  # after the first message
-
-    monkeypatch.setattr(hub, "backpressure", stalling)
-    lapd_notebook([source, "print('next')"], "burst.ipynb")
+    monkeypatch.setattr(executor, "IOPUB_TIMEOUT", 600)  # nbclient's own wait, likewise
+    stall_reading_once(monkeypatch, lapd_app.manager.hub)
+    path = lapd_notebook([block_printer(2000), "print('next')"], "burst.ipynb")
     run = await lapd_start("burst.ipynb")
     run = await lapd_wait(run["id"], timeout=90)
     assert run["status"] == "completed"
     assert [c["status"] for c in run["cells"]] == ["done", "done"]
+    timing = read_nb(path).cells[0].metadata["execution"]
+    assert "shell.execute_reply" in timing and "iopub.status.idle" not in timing  # lost
     events = lapd_app.manager.store.read_events(run["id"])
     first = [e["output"] for e in events if e["type"] == "output" and e["cell_id"] == "c0"]
     assert sum(o["name"] == "stderr" and "was lost" in o["text"] for o in first) == 1
