@@ -1,21 +1,10 @@
-import { ICellModel, ICodeCellModel } from '@jupyterlab/cells';
-import type * as nbformat from '@jupyterlab/nbformat';
 import { INotebookModel } from '@jupyterlab/notebook';
-import { IOutputModel } from '@jupyterlab/rendermime';
-import { JSONExt } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { CellStatus, IRun, isRunActive } from './api';
-import {
-  ExecutionTiming,
-  ICellEndEvent,
-  IFlushState,
-  IOutputEvent,
-  IRunEvent,
-  ISnapshotEvent,
-  IUpdateDisplayEvent
-} from './socket';
+import { RunCells } from './runcells';
+import { IFlushState, IRunEvent, ISnapshotEvent } from './socket';
 
 /**
  * One run's events applied to one open notebook's model, as JupyterLab would have
@@ -45,12 +34,12 @@ export class NotebookRunModel implements IDisposable {
     this._model = options.model;
     this._run = options.run;
     this._shared = options.shared ?? false;
+    this._cells = new RunCells(this._model);
     // Unsaved changes made before the run was attached are the user's.
     this._foreign = this._model.dirty;
     if (!this._shared) {
       this._model.contentChanged.connect(this._onContentChanged, this);
       this._model.stateChanged.connect(this._onStateChanged, this);
-      this._model.cells.changed.connect(this._onCellsChanged, this);
     }
   }
 
@@ -177,20 +166,20 @@ export class NotebookRunModel implements IDisposable {
         this._stateChanged.emit();
         break;
       case 'cell_start':
-        this._change(() => this._startCell(event.cell_id));
+        this._change(() => this._cells.start(event.cell_id));
         this._setStatus(event.cell_id, 'running');
         break;
       case 'output':
-        this._change(() => this._addOutput(event));
+        this._change(() => this._cells.addOutput(event));
         break;
       case 'clear_output':
-        this._change(() => this._clearOutput(event.cell_id, event.wait));
+        this._change(() => this._cells.clearOutput(event.cell_id, event.wait));
         break;
       case 'update_display':
-        this._change(() => this._updateDisplay(event));
+        this._change(() => this._cells.updateDisplay(event));
         break;
       case 'cell_end':
-        this._change(() => this._endCell(event));
+        this._change(() => this._cells.end(event));
         this._setStatus(event.cell_id, event.status);
         break;
       case 'flushed':
@@ -208,9 +197,8 @@ export class NotebookRunModel implements IDisposable {
     if (!this._shared) {
       this._model.contentChanged.disconnect(this._onContentChanged, this);
       this._model.stateChanged.disconnect(this._onStateChanged, this);
-      this._model.cells.changed.disconnect(this._onCellsChanged, this);
     }
-    this._displays.clear();
+    this._cells.dispose();
     Signal.clearData(this);
   }
 
@@ -231,7 +219,7 @@ export class NotebookRunModel implements IDisposable {
     for (const cell of snapshot.run.cells ?? []) {
       this._cellStatus.set(cell.id, cell.status);
     }
-    this._change(() => this._restore(snapshot));
+    this._change(() => this._cells.restore(snapshot));
     if (!isRunActive(snapshot.run.status)) {
       this._end();
     }
@@ -240,146 +228,6 @@ export class NotebookRunModel implements IDisposable {
       this._onFlushed(snapshot.flushed);
     }
     return true;
-  }
-
-  /**
-   * Make the run's cells show what the server holds, whatever the file loaded showed.
-   */
-  private _restore(snapshot: ISnapshotEvent): void {
-    const outputs = snapshot.outputs ?? {};
-    for (const cellId of Object.keys(outputs)) {
-      const cell = this._codeCell(cellId);
-      if (cell === null) {
-        continue;
-      }
-      this._forgetDisplays(cellId);
-      const current = cell.outputs.toJSON() as unknown as nbformat.IOutput[];
-      if (!JSONExt.deepEqual(current, outputs[cellId])) {
-        cell.trusted = true;
-        cell.outputs.clear();
-        for (const output of outputs[cellId]) {
-          cell.outputs.add(output);
-        }
-      }
-      if (snapshot.clear_pending?.includes(cellId)) {
-        cell.outputs.clear(true);
-      }
-    }
-    for (const [displayId, where] of Object.entries(snapshot.displays ?? {})) {
-      for (const [cellId, indices] of Object.entries(where)) {
-        const cell = this._codeCell(cellId);
-        for (const index of indices) {
-          if (cell !== null && index < cell.outputs.length) {
-            this._remember(displayId, cellId, cell.outputs.get(index));
-          }
-        }
-      }
-    }
-    for (const state of snapshot.run.cells ?? []) {
-      const cell = this._codeCell(state.id);
-      if (cell === null) {
-        continue;
-      }
-      if (state.status === 'running') {
-        cell.executionCount = null;
-        cell.executionState = 'running';
-      } else if (state.status === 'done' || state.status === 'error') {
-        cell.executionCount = state.execution_count;
-        cell.executionState = 'idle';
-        const timing = snapshot.execution?.[state.id];
-        if (timing !== undefined) {
-          this._setTiming(cell, timing);
-        }
-      }
-    }
-  }
-
-  private _startCell(cellId: string): void {
-    const cell = this._codeCell(cellId);
-    this._forgetDisplays(cellId);
-    if (cell === null) {
-      return;
-    }
-    // What CodeCell.execute does when JupyterLab runs a cell itself.
-    cell.sharedModel.transact(() => {
-      cell.clearExecution();
-    }, false);
-    cell.executionState = 'running';
-    cell.trusted = true;
-    this._running.add(cellId);
-  }
-
-  private _addOutput(event: IOutputEvent): void {
-    const cell = this._codeCell(event.cell_id);
-    if (cell === null) {
-      return;
-    }
-    // add() merges a stream fragment into the previous output of the same stream,
-    // and honours a pending clear_output(wait=True), exactly as for a kernel message.
-    const length = cell.outputs.add(event.output);
-    if (event.display_id) {
-      this._remember(
-        event.display_id,
-        event.cell_id,
-        cell.outputs.get(length - 1)
-      );
-    }
-  }
-
-  private _clearOutput(cellId: string, wait: boolean): void {
-    const cell = this._codeCell(cellId);
-    if (cell === null) {
-      return;
-    }
-    cell.outputs.clear(wait);
-    if (!wait) {
-      this._forgetDisplays(cellId);
-    }
-  }
-
-  private _updateDisplay(event: IUpdateDisplayEvent): void {
-    const shown = this._displays.get(event.display_id);
-    if (shown === undefined) {
-      return;
-    }
-    for (const entry of [...shown]) {
-      const cell = this._codeCell(entry.cellId);
-      const index = cell === null ? -1 : indexOf(cell, entry.output);
-      if (cell === null || index < 0) {
-        // Cleared, or the cell was deleted: nothing shows that output anymore.
-        shown.delete(entry);
-        continue;
-      }
-      const old = entry.output.toJSON();
-      cell.outputs.set(index, {
-        ...old,
-        data: event.output.data,
-        metadata: event.output.metadata
-      } as nbformat.IOutput);
-      entry.output = cell.outputs.get(index);
-    }
-    if (shown.size === 0) {
-      this._displays.delete(event.display_id);
-    }
-  }
-
-  private _endCell(event: ICellEndEvent): void {
-    this._running.delete(event.cell_id);
-    const cell = this._codeCell(event.cell_id);
-    if (cell === null) {
-      return;
-    }
-    cell.executionCount = event.execution_count;
-    this._setTiming(cell, event.execution);
-    cell.executionState = 'idle';
-  }
-
-  private _setTiming(cell: ICodeCellModel, timing: ExecutionTiming): void {
-    if (Object.keys(timing).length > 0) {
-      cell.setMetadata('execution', timing);
-    } else {
-      cell.deleteMetadata('execution');
-    }
   }
 
   private _onFlushed(flush: IFlushState): void {
@@ -394,17 +242,7 @@ export class NotebookRunModel implements IDisposable {
       return;
     }
     this._ended = true;
-    // A cell stopped without a cell_end (the server stopped): clear its `[*]`.
-    const running = [...this._running];
-    this._running.clear();
-    this._change(() => {
-      for (const cellId of running) {
-        const cell = this._codeCell(cellId);
-        if (cell !== null) {
-          cell.executionState = 'idle';
-        }
-      }
-    });
+    this._change(() => this._cells.stopRunning());
     this._cellStatus.forEach((status, id) => {
       if (status === 'queued' || status === 'running') {
         this._cellStatus.set(id, 'skipped');
@@ -445,43 +283,6 @@ export class NotebookRunModel implements IDisposable {
     this._resyncRequested.emit();
   }
 
-  private _remember(displayId: string, cellId: string, output: IOutputModel) {
-    let shown = this._displays.get(displayId);
-    if (shown === undefined) {
-      shown = new Set();
-      this._displays.set(displayId, shown);
-    }
-    shown.add({ cellId, output });
-  }
-
-  private _forgetDisplays(cellId: string): void {
-    this._displays.forEach((shown, displayId) => {
-      shown.forEach(entry => {
-        if (entry.cellId === cellId) {
-          shown.delete(entry);
-        }
-      });
-      if (shown.size === 0) {
-        this._displays.delete(displayId);
-      }
-    });
-  }
-
-  private _codeCell(cellId: string): ICodeCellModel | null {
-    if (this._cellsById === null) {
-      this._cellsById = new Map();
-      for (const cell of this._model.cells) {
-        this._cellsById.set(cell.id, cell);
-      }
-    }
-    const cell = this._cellsById.get(cellId);
-    return cell !== undefined && isCodeCell(cell) ? cell : null;
-  }
-
-  private _onCellsChanged(): void {
-    this._cellsById = null;
-  }
-
   private _onContentChanged(): void {
     if (this._applying === 0) {
       this._foreign = true;
@@ -499,15 +300,13 @@ export class NotebookRunModel implements IDisposable {
   }
 
   private _model: INotebookModel;
+  private _cells: RunCells;
   private _shared: boolean;
   private _run: IRun;
   private _lastSeq: number | null = null;
   private _needsSnapshot = true;
   private _ended = false;
   private _cellStatus = new Map<string, CellStatus>();
-  private _running = new Set<string>();
-  private _displays = new Map<string, Set<IDisplayEntry>>();
-  private _cellsById: Map<string, ICellModel> | null = null;
   private _applying = 0;
   private _foreign: boolean;
   private _isDisposed = false;
@@ -532,25 +331,4 @@ export namespace NotebookRunModel {
      */
     shared?: boolean;
   }
-}
-
-/**
- * An output showing a display id.
- */
-interface IDisplayEntry {
-  cellId: string;
-  output: IOutputModel;
-}
-
-function isCodeCell(cell: ICellModel): cell is ICodeCellModel {
-  return cell.type === 'code';
-}
-
-function indexOf(cell: ICodeCellModel, output: IOutputModel): number {
-  for (let i = 0; i < cell.outputs.length; i++) {
-    if (cell.outputs.get(i) === output) {
-      return i;
-    }
-  }
-  return -1;
 }
