@@ -101,45 +101,12 @@ export function loadedModel(path: string): Contents.IModel {
 /** Events carry their seq; tests write them without and number them in order. */
 export type Unnumbered<T> = T extends IRunEvent ? Omit<T, 'seq'> : never;
 
-function codeCell(id: string, outputs: nbformat.IOutput[] = []) {
-  return {
-    cell_type: 'code',
-    id,
-    source: `print("${id}")`,
-    metadata: {},
-    outputs,
-    execution_count: outputs.length > 0 ? 1 : null
-  };
-}
-
 export function display(text: string): nbformat.IDisplayData {
   return {
     output_type: 'display_data',
     data: { 'text/plain': text },
     metadata: {}
   };
-}
-
-/**
- * A notebook of three code cells and a markdown cell, clean, as loaded from a file.
- */
-export function threeCellNotebook(
-  outputs: { [id: string]: nbformat.IOutput[] } = {}
-): NotebookModel {
-  const model = new NotebookModel();
-  model.fromJSON({
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {},
-    cells: [
-      codeCell('c1', outputs.c1),
-      { cell_type: 'markdown', id: 'm1', source: '# title', metadata: {} },
-      codeCell('c2', outputs.c2),
-      codeCell('c3', outputs.c3)
-    ] as nbformat.ICell[]
-  });
-  model.dirty = false;
-  return model;
 }
 
 /**

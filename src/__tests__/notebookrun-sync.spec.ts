@@ -7,32 +7,19 @@ import { NotebookModel } from '@jupyterlab/notebook';
 
 import { NotebookRunModel } from '../notebookrun';
 import { IFlushState, IRunEvent } from '../socket';
+import { cell, display, feed, outputs, stdout, Unnumbered } from './fixtures';
 import {
-  cell,
-  display,
-  feed,
-  makeRun,
-  outputs,
-  snapshotMaker,
-  stdout,
-  threeCellNotebook,
-  Unnumbered
-} from './fixtures';
-
-const RUN = makeRun({ cells_total: 3 });
-const snapshot = snapshotMaker(RUN, ['c1', 'c2', 'c3']);
+  attachedNotebook,
+  RUN,
+  snapshot,
+  threeCellNotebook
+} from './threecells';
 
 describe('NotebookRunModel', () => {
   let model: NotebookModel;
   let view: NotebookRunModel;
 
-  beforeEach(() => {
-    model = threeCellNotebook({
-      c1: [stdout('old c1\n')],
-      c2: [stdout('old c2\n')]
-    });
-    view = new NotebookRunModel({ model, run: RUN });
-  });
+  beforeEach(() => ({ model, view } = attachedNotebook()));
 
   afterEach(() => {
     view.dispose();

@@ -8,32 +8,14 @@ import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 
 import { NotebookRunModel } from '../notebookrun';
-import {
-  cell,
-  display,
-  feed,
-  makeRun,
-  outputs,
-  snapshotMaker,
-  stdout,
-  threeCellNotebook
-} from './fixtures';
-
-const RUN = makeRun({ cells_total: 3 });
-
-const snapshot = snapshotMaker(RUN, ['c1', 'c2', 'c3']);
+import { cell, display, feed, outputs, stdout } from './fixtures';
+import { attachedNotebook, RUN, snapshot } from './threecells';
 
 describe('NotebookRunModel', () => {
   let model: NotebookModel;
   let view: NotebookRunModel;
 
-  beforeEach(() => {
-    model = threeCellNotebook({
-      c1: [stdout('old c1\n')],
-      c2: [stdout('old c2\n')]
-    });
-    view = new NotebookRunModel({ model, run: RUN });
-  });
+  beforeEach(() => ({ model, view } = attachedNotebook()));
 
   afterEach(() => {
     view.dispose();
