@@ -63,8 +63,11 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
 # pytest exits 5 when it collects no test; that is not a failure while tests/ is empty.
+# Its output is kept in PYTEST_LOG so that `make test` can repeat the failures at its end,
+# after the UI tests' output.
+PYTEST_LOG := $(VENV)/pytest-last.log
 pytest: install
-	rc=0; $(BIN)/python -m pytest || rc=$$?; \
+	rc=0; $(BIN)/python -m pytest 2>&1 | tee $(PYTEST_LOG) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected, continuing"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
@@ -94,8 +97,11 @@ ui-test: install $(CHROMIUM)
 TEST_STEPS := check-install pytest jest check-auth ui-test
 
 test: install $(CHROMIUM)
-	failed=""; \
+	rm -f $(PYTEST_LOG); failed=""; \
 	for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
+	if [[ "$$failed" == *pytest* && -f $(PYTEST_LOG) ]]; then \
+		sed -n '/short test summary info/,$$p' $(PYTEST_LOG) | grep -E '^(FAILED|ERROR) ' \
+		|| tail -n 40 $(PYTEST_LOG); fi; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: all passed ($(TEST_STEPS))"
 

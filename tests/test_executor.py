@@ -4,6 +4,7 @@ output was lost."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
@@ -40,16 +41,29 @@ async def test_silence_after_the_reply_ends_the_cell_with_a_note(monkeypatch):
     assert events[0]["output"]["text"].startswith("jupyter_lapd: ")
 
 
-def stall_reading_once(monkeypatch: Any, hub: Any, seconds: float = 4) -> None:
-    """The run stops reading the kernel's output for ``seconds`` after its first message,
-    as a busy server would: a kernel printing flat out meanwhile drops messages."""
+def stall_reading_once(monkeypatch: Any, hub: Any, until: Path) -> None:
+    """The run stops reading the kernel's output after its first message, as a busy server
+    would, until the cell has written ``until`` (it has printed everything) and a moment
+    more: a kernel printing flat out meanwhile drops messages, however slow the machine."""
     calls = []
+
+    async def stall() -> None:
+        for _ in range(1200):  # a bound, so that a broken cell fails the test, not CI
+            if until.exists():
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # the rest of the cell's messages, its idle one included
 
     def stalling(run_id: str) -> Any:
         calls.append(run_id)
-        return asyncio.sleep(seconds) if len(calls) == 2 else None
+        return stall() if len(calls) == 2 else None
 
     monkeypatch.setattr(hub, "backpressure", stalling)
+
+
+def printed(flag: Path) -> str:
+    """Code a cell ends its printing with: writes ``flag``."""
+    return f"open({str(flag)!r}, 'w').close()\n"
 
 
 def executor_events(msg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,14 +73,15 @@ def executor_events(msg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_messages_the_kernel_dropped_are_noted_where_they_went_missing(
-    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+    monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
     # The run stops reading for a while, as a busy server would, while the kernel prints
     # 130 MB: past ZeroMQ's high-water marks the kernel drops messages. It prints once
     # more after the pause, and its idle message arrives: only the numbering tells.
     blocks = 2000
-    source = block_printer(blocks, then="time.sleep(6)\nprint('end')\n")
-    stall_reading_once(monkeypatch, lapd_app.manager.hub)
+    flag = tmp_path / "printed"
+    source = block_printer(blocks, then=printed(flag) + "time.sleep(3)\nprint('end')\n")
+    stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
     path = lapd_notebook([source], "burst.ipynb")
     run = await lapd_start("burst.ipynb")
     assert (await lapd_wait(run["id"]))["status"] == "completed"
@@ -93,7 +108,7 @@ async def test_messages_the_kernel_dropped_are_noted_where_they_went_missing(
 
 
 async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
-    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+    monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
     # The kernel prints 130 MB and ends the cell while the run is not reading: its idle
     # message is dropped with the rest. The silence would end the cell only after
@@ -101,8 +116,9 @@ async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
     # question asked once the reply is in must end it instead.
     monkeypatch.setattr(executor, "IOPUB_SILENCE", 600)
     monkeypatch.setattr(executor, "IOPUB_TIMEOUT", 600)  # nbclient's own wait, likewise
-    stall_reading_once(monkeypatch, lapd_app.manager.hub)
-    path = lapd_notebook([block_printer(2000), "print('next')"], "burst.ipynb")
+    flag = tmp_path / "printed"
+    stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
+    path = lapd_notebook([block_printer(2000, then=printed(flag)), "print('next')"], "burst.ipynb")
     run = await lapd_start("burst.ipynb")
     run = await lapd_wait(run["id"], timeout=90)
     assert run["status"] == "completed"
