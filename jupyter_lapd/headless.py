@@ -24,6 +24,7 @@ from nbformat import NotebookNode
 from . import events as ev
 from . import notebooks, owners, parameters, resume
 from .events import EventHub
+from .heap import freeze_startup_objects
 from .kernels import MEMORY, LocalKernelProvider
 from .models import (
     CellRecord,
@@ -67,6 +68,7 @@ class HeadlessOptions:
     allow_errors: bool = False
     flush_interval: float = 1.0
     ipython_hist_file: str = MEMORY  # c.Lapd.ipython_hist_file
+    freeze_startup_objects: bool = True  # c.Lapd.freeze_startup_objects
 
 
 class Reporter(Protocol):
@@ -169,6 +171,8 @@ class HeadlessRun:
         else:
             first = await self._call(resume.first_attempt, self._db_store, previous)
             cells = resume.from_start(nb, first, injected)
+        if opts.freeze_startup_objects:
+            freeze_startup_objects()
         return await self._attempts(nb, cells, previous)
 
     # -- the previous run -------------------------------------------------------------

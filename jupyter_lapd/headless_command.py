@@ -136,6 +136,7 @@ class HeadlessCommand(LapdCommand):
             settings = Lapd(config=self.config)
             flush_interval = float(settings.flush_interval)
             ipython_hist_file = str(settings.ipython_hist_file)
+            freeze = bool(settings.freeze_startup_objects)
         except TraitError as e:
             raise UsageError(f"bad configuration: {e}") from None
         selection = None
@@ -156,6 +157,7 @@ class HeadlessCommand(LapdCommand):
             allow_errors=allow_errors,
             flush_interval=flush_interval,
             ipython_hist_file=ipython_hist_file,
+            freeze_startup_objects=freeze,
         )
 
     async def run_headless(self, options: HeadlessOptions) -> int:

@@ -26,7 +26,12 @@ def jp_server_config(jp_server_config: Any, tmp_path: Path) -> dict[str, Any]:
             # every endpoint must demand authentication
             "allow_unauthenticated_access": False,
         },
-        "Lapd": {"db_path": str(tmp_path / "lapd-db" / "runs.db"), "flush_interval": 0.2},
+        "Lapd": {
+            "db_path": str(tmp_path / "lapd-db" / "runs.db"),
+            "flush_interval": 0.2,
+            # the servers of many tests share this process: test_heap.py tests the freeze
+            "freeze_startup_objects": False,
+        },
     }
 
 
