@@ -201,7 +201,10 @@ def run_lapd(ctx: Context, tool: str, scenario: Scenario, paths: list[str]) -> d
     pattern = probes.marker_pattern(scenario.marker)
     single = len(paths) == 1
     watcher = probes.FileWatcher(paths[0], pattern) if single else None
-    journal = probes.JournalWatcher(server.db_path, pattern) if single else None
+    # the journal lag is taken only where cells print markers: elsewhere its 20 Hz reads
+    # would only load the machine the run shares
+    lagged = single and bool(scenario.marked)
+    journal = probes.JournalWatcher(server.db_path, pattern) if lagged else None
     # /api is answered by the loop alone: 10 Hz measures its lag. The runs listing also
     # queues on the database thread that the run's own saves use: polled as a panel would
     # (2 Hz), except where it is the point (concurrent_runs, 10 Hz).
@@ -261,7 +264,7 @@ def run_headless(ctx: Context, scenario: Scenario, paths: list[str]) -> dict[str
     env = dict(os.environ)
     pattern = probes.marker_pattern(scenario.marker)
     watcher = probes.FileWatcher(paths[0], pattern)
-    journal = probes.JournalWatcher(db_path, pattern)
+    journal = probes.JournalWatcher(db_path, pattern) if scenario.marked else None
     began = time.time()
     with open(os.path.join(folder, "headless.log"), "wb") as log:
         proc = subprocess.Popen(
@@ -270,21 +273,24 @@ def run_headless(ctx: Context, scenario: Scenario, paths: list[str]) -> dict[str
             cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         rss = probes.RssSampler(proc.pid)
-        for sampler in (watcher, journal, rss):
+        samplers = [s for s in (watcher, journal, rss) if s is not None]
+        for sampler in samplers:
             sampler.start()
-        journal.run_id = _latest_run(db_path, proc)
+        run_id = _latest_run(db_path, proc)
+        if journal is not None:
+            journal.run_id = run_id
         try:
             code = proc.wait(timeout=ctx.timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             code = proc.wait()
-        for sampler in (watcher, journal, rss):
+        for sampler in samplers:
             sampler.stop()
     raw: dict[str, Any] = {"tool": "lapd_headless", "scenario": scenario.name}
     if code != 0:
         raw["error"] = f"exit {code}"
         return raw
-    run_id = journal.run_id or _latest_run(db_path, proc)
+    run_id = run_id or _latest_run(db_path, proc)
     record = _record(db_path, run_id) if run_id else {}
     created, finished = _stamp(record.get("created")), _stamp(record.get("finished"))
     raw.update(
