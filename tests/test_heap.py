@@ -3,6 +3,7 @@ full garbage collections; what a run creates afterwards is still collected."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import weakref
@@ -52,6 +53,8 @@ async def test_a_started_server_freezes_what_it_holds_but_not_a_run(
     gone = weakref.ref(active)
     del active
     assert (await lapd_wait(run["id"]))["status"] == "completed"
+    while lapd_app.manager.active_run(run["id"]) is not None:  # its last write and save
+        await asyncio.sleep(0.05)
     gc.collect()
     assert gone() is None
     assert read_nb(path).cells[0].outputs[0]["text"] == "ran\n"
