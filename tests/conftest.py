@@ -51,6 +51,18 @@ def block_printer(blocks: int, then: str = "") -> str:
     ) + then
 
 
+def held_until(flag: Path) -> str:
+    """Code that keeps a cell running until the test creates ``flag`` (120 s at most):
+    what a test checks while a cell runs must not depend on how fast the machine is."""
+    return (
+        "import os, time\n"
+        "for _ in range(2400):\n"
+        f"    if os.path.exists({str(flag)!r}):\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+    )
+
+
 def make_notebook(cells: list[str | tuple[str, str]]) -> nbformat.NotebookNode:
     """Code cells from strings, markdown from ("markdown", text); ids are c0, c1, ..."""
     nb_cells = []

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import wait_until
+from conftest import held_until, wait_until
 
 
 async def test_the_run_records_the_kernels_activity_and_hands_the_watching_back(
-    jp_serverapp, jp_fetch, lapd_notebook, lapd_start, lapd_wait
+    jp_serverapp, jp_fetch, tmp_path, lapd_notebook, lapd_start, lapd_wait
 ):
-    lapd_notebook(["import time\nprint('go', flush=True)\ntime.sleep(2)", "x = 1"])
+    release = tmp_path / "release"
+    lapd_notebook(["print('go', flush=True)\n" + held_until(release), "x = 1"])
     run = await lapd_start("nb.ipynb")  # the session kernel: it outlives the run
     running = await lapd_wait(run["id"], cell=("c0", "running"))
     kernel_id = running["kernel_id"]
@@ -23,6 +24,7 @@ async def test_the_run_records_the_kernels_activity_and_hands_the_watching_back(
     model = json.loads((await jp_fetch("api", "kernels", kernel_id)).body)
     assert model["execution_state"] == "busy"
     busy_since = kernel.last_activity
+    release.touch()
 
     assert (await lapd_wait(run["id"]))["status"] == "completed"
     assert kernel.execution_state == "idle" and kernel.last_activity > busy_since

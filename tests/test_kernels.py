@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import read_nb
+from conftest import held_until, read_nb
 
 
 async def test_session_mode_creates_the_notebook_session_and_keeps_state(
@@ -66,17 +66,16 @@ async def execute_in(km, code: str) -> None:
 
 
 async def test_new_mode_starts_a_fresh_kernel_shown_in_running_kernels(
-    jp_fetch, lapd_notebook, lapd_start, lapd_wait
+    jp_fetch, tmp_path, lapd_notebook, lapd_start, lapd_wait
 ):
-    path = lapd_notebook(
-        [
-            "import time\nprint('fresh' if 'value' not in dir() else 'stale', flush=True)\ntime.sleep(2)"
-        ]
-    )
+    release = tmp_path / "release"
+    fresh = "print('fresh' if 'value' not in dir() else 'stale', flush=True)\n"
+    path = lapd_notebook([fresh + held_until(release)])
     run = await lapd_start("nb.ipynb", kernel="new")
     run = await lapd_wait(run["id"], cell=("c0", "running"))
     kernels = json.loads((await jp_fetch("api", "kernels")).body)
     assert run["kernel_id"] in [k["id"] for k in kernels]
+    release.touch()
     assert run["kernel_mode"] == "new" and run["kernel_name"] == "python3"
     run = await lapd_wait(run["id"])
     assert run["status"] == "completed"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import read_nb, wait_until
+from conftest import held_until, read_nb, wait_until
 from tornado.httpclient import HTTPClientError
 
 
@@ -158,9 +158,10 @@ async def test_runs_leave_the_servers_signal_handlers_alone(lapd_notebook, lapd_
 
 
 async def test_outputs_reach_the_journal_while_the_cell_still_runs(
-    lapd_app, lapd_notebook, lapd_start, lapd_wait
+    tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
-    lapd_notebook(["print('early', flush=True)\nimport time\ntime.sleep(3)"])
+    release = tmp_path / "release"
+    lapd_notebook(["print('early', flush=True)\n" + held_until(release)])
     run = await lapd_start("nb.ipynb")
     store = lapd_app.manager.store
 
@@ -169,6 +170,7 @@ async def test_outputs_reach_the_journal_while_the_cell_still_runs(
 
     await wait_until(journaled)
     assert (await lapd_get_status(lapd_wait, run["id"])) == "running"
+    release.touch()
     assert (await lapd_wait(run["id"]))["status"] == "completed"
 
 
