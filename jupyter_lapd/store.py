@@ -13,10 +13,22 @@ from typing import Any
 
 from .models import RunRecord, isoformat
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# The journal's rows hold up to a megabyte of printed text each: a table with a rowid
+# stores them ~1.5x faster, with half the CPU, than a WITHOUT ROWID one (which keeps
+# whole rows in its index pages, as versions 1 and 2 of the schema did).
+_JOURNAL = """(
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    text TEXT,
+    PRIMARY KEY (run_id, seq)
+)"""
 
 # One place for the schema: the server and the CLI both open the file through Store.
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     path TEXT NOT NULL,
@@ -27,14 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_path ON runs (path, created);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
-CREATE TABLE IF NOT EXISTS journal (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    event TEXT NOT NULL,
-    text TEXT,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal {_JOURNAL};
 CREATE TABLE IF NOT EXISTS run_owners (
     run_id TEXT PRIMARY KEY,
     hostname TEXT NOT NULL,
@@ -94,6 +99,20 @@ class Store:
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
         if "text" not in columns:  # version 1: stream text inside the event's JSON
             self._conn.execute("ALTER TABLE journal ADD COLUMN text TEXT")
+        (sql,) = self._conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'journal'"
+        ).fetchone()
+        if "WITHOUT ROWID" in sql.upper():  # versions 1 and 2: rebuilt once, rows kept
+            self._conn.executescript(f"""
+                BEGIN IMMEDIATE;
+                DROP TABLE IF EXISTS journal_rebuilt;
+                CREATE TABLE journal_rebuilt {_JOURNAL};
+                INSERT INTO journal_rebuilt (run_id, seq, type, event, text)
+                    SELECT run_id, seq, type, event, text FROM journal;
+                DROP TABLE journal;
+                ALTER TABLE journal_rebuilt RENAME TO journal;
+                COMMIT;
+            """)
 
     def close(self) -> None:
         with self._lock:

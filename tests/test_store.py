@@ -1,4 +1,4 @@
-"""The journal's storage: stream text in a column of its own, and databases of version 1."""
+"""The journal's storage: stream text in a column of its own, and databases of versions 1-2."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from jupyter_lapd.store import SCHEMA_VERSION, Store
+from jupyter_lapd.store import SCHEMA_VERSION, Store, journal_columns
 
 STREAM = {
     "seq": 1,
@@ -64,4 +64,44 @@ def test_a_version_1_journal_is_read_and_extended(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # left as it was
+    assert not without_rowid(conn)
     conn.close()
+
+
+def test_a_version_2_journal_is_rebuilt_with_a_rowid_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE journal (
+            run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+            event TEXT NOT NULL, text TEXT, PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+        PRAGMA user_version=2;
+        """
+    )
+    for event in (STREAM, DISPLAY):
+        conn.execute(
+            "INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
+            ("r1", event["seq"], event["type"], *journal_columns(event)),
+        )
+    conn.commit()
+    assert without_rowid(conn)
+    conn.close()
+
+    store = Store(str(db))
+    assert store.read_events("r1") == [STREAM, DISPLAY]
+    store.append_events("r1", [END])
+    assert store.read_events("r1", since=1) == [DISPLAY, END]
+    store.close()
+    conn = sqlite3.connect(db)
+    assert not without_rowid(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "journal_rebuilt" not in tables
+    conn.close()
+
+
+def without_rowid(conn: sqlite3.Connection) -> bool:
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'journal'").fetchone()
+    return "WITHOUT ROWID" in sql
