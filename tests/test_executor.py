@@ -131,3 +131,65 @@ async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
     # the next cell's execution is not confused by the probe's reply
     second = [e["output"]["text"] for e in events if e["type"] == "output" and e["cell_id"] == "c1"]
     assert second == ["next\n"]
+
+
+def stream(parent: str, name: str, text: str) -> dict[str, Any]:
+    return {
+        "msg_type": "stream",
+        "parent_header": {"msg_id": parent},
+        "content": {"name": name, "text": text},
+    }
+
+
+def test_queued_stream_messages_of_one_stream_are_joined_and_nothing_else() -> None:
+    status = {"msg_type": "status", "parent_header": {"msg_id": "a"}, "content": {}}
+    messages = [
+        stream("a", "stdout", "1\n"),
+        stream("a", "stdout", "2\n"),
+        stream("a", "stderr", "e\n"),  # another stream: a run of its own
+        stream("b", "stderr", "f\n"),  # another request
+        status,  # anything else ends a run
+        stream("a", "stderr", "g\n"),
+        stream("a", "stderr", "h\n"),
+    ]
+    before = [dict(m, content=dict(m["content"])) for m in messages]
+    joined = list(executor._coalesced(iter(messages)))
+    assert [(m["msg_type"], m["content"].get("text")) for m in joined] == [
+        ("stream", "1\n2\n"),
+        ("stream", "e\n"),
+        ("stream", "f\n"),
+        ("status", None),
+        ("stream", "g\nh\n"),
+    ]
+    assert joined[0]["parent_header"] == {"msg_id": "a"}
+    assert messages == before  # the messages read are left as they were
+
+
+def test_a_joined_stream_message_stops_growing_at_its_limit(monkeypatch) -> None:
+    monkeypatch.setattr(executor, "COALESCE_CHARS", 4)
+    joined = executor._coalesced(iter([stream("a", "stdout", "ab") for _ in range(5)]))
+    assert [m["content"]["text"] for m in joined] == ["abab", "abab", "ab"]
+
+
+async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger_events(
+    monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # 100 messages of 64 KiB wait in ZeroMQ's queues (well within their limits) while the
+    # run does not read; once it reads on, they come in a few events of up to 1 MiB.
+    blocks = 100
+    flag = tmp_path / "printed"
+    stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
+    lapd_notebook([block_printer(blocks, then=printed(flag))], "queued.ipynb")
+    run = await lapd_start("queued.ipynb")
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+    streams = [
+        e["output"]
+        for e in lapd_app.manager.store.read_events(run["id"])
+        if e["type"] == "output" and e["output"]["output_type"] == "stream"
+    ]
+    assert all(o["name"] == "stdout" for o in streams)
+    text = "".join(o["text"] for o in streams)
+    assert [int(line[:4]) for line in text.splitlines()] == list(range(blocks))
+    assert len(streams) < blocks // 4
+    assert max(len(o["text"]) for o in streams) <= executor.COALESCE_CHARS + 65536
