@@ -25,9 +25,13 @@ FLUSHED = "flushed"
 Event = dict[str, Any]
 DbCall = Callable[..., Awaitable[Any]]
 
-# Bytes of output a run may hold in events not journaled yet before it stops reading the
-# kernel's messages until the journal catches up (see ``EventHub.backpressure``).
-JOURNAL_BACKLOG_BYTES = 32 * 1024 * 1024
+# Bytes of output a run may hold in events waiting for the journal (not yet in the batch
+# being written) before it stops reading the kernel's messages until the journal takes
+# them (see ``EventHub.backpressure``).
+JOURNAL_BACKLOG_BYTES = 24 * 1024 * 1024
+# Bytes of output one journal transaction takes at most: a burst is written in batches
+# that follow each other without a pause, while the run reads on into the next one.
+JOURNAL_BATCH_BYTES = 8 * 1024 * 1024
 # The longest one wait for the journal lasts: a journal that cannot be written (a full
 # disk) slows the run down, it never stops it.
 BACKLOG_WAIT = 1.0
@@ -42,7 +46,14 @@ class _Channel:
     # can never miss an event.
     unjournaled: list[Event] = field(default_factory=list)
     backlog: int = 0  # output bytes in `unjournaled`
+    writing: int = 0  # output bytes in the batch being written (the head of `unjournaled`)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch at a time
+
+    @property
+    def waiting(self) -> int:
+        """Output bytes that no batch has taken yet."""
+        return self.backlog - self.writing
 
 
 class EventHub:
@@ -99,12 +110,13 @@ class EventHub:
 
         A kernel can print faster than SQLite can journal: the events waiting for the
         journal would then hold the whole burst in the server's memory (hundreds of MB
-        for a 1 GB print). Past ``JOURNAL_BACKLOG_BYTES`` the run waits for the journal
-        to catch up, up to ``BACKLOG_WAIT`` each time; meanwhile ZeroMQ queues the
-        kernel's messages, within its high-water mark.
+        for a 1 GB print). Past ``JOURNAL_BACKLOG_BYTES`` waiting (the batch being
+        written aside, so that reading and journaling go on side by side) the run waits
+        for the journal to take them, up to ``BACKLOG_WAIT`` each time; meanwhile ZeroMQ
+        queues the kernel's messages, within its high-water mark.
         """
         channel = self._channels.get(run_id)
-        if channel is None or channel.backlog <= JOURNAL_BACKLOG_BYTES or self._stopping:
+        if channel is None or channel.waiting <= JOURNAL_BACKLOG_BYTES or self._stopping:
             return None
         channel.drained.clear()
         return _wait_at_most(channel.drained, BACKLOG_WAIT)
@@ -117,7 +129,7 @@ class EventHub:
             return
         channel.drained.set()
         if channel.unjournaled:  # a failed write: try once more before forgetting
-            await self._write_batch(run_id, channel, list(channel.unjournaled))
+            await self._write_all(run_id, channel)
         for queue in channel.subscribers:
             queue.put_nowait(None)
 
@@ -162,28 +174,58 @@ class EventHub:
         await self.flush_journal()
 
     async def flush_journal(self) -> None:
+        """Journal every event published so far."""
         for run_id, channel in list(self._channels.items()):
-            if channel.unjournaled:
-                await self._write_batch(run_id, channel, list(channel.unjournaled))
+            await self._write_all(run_id, channel)
 
-    async def _write_batch(self, run_id: str, channel: _Channel, batch: list[Event]) -> None:
-        try:
-            await self._db_call(self._store.append_events, run_id, batch)
-        except Exception:
-            self._log.exception("jupyter_lapd: could not journal events of run %s", run_id)
-            return
-        written = {e["seq"] for e in batch}
-        channel.unjournaled = [e for e in channel.unjournaled if e["seq"] not in written]
-        channel.backlog = sum(_output_bytes(e) for e in channel.unjournaled)
-        if channel.backlog <= JOURNAL_BACKLOG_BYTES:
-            channel.drained.set()
+    async def _write_all(self, run_id: str, channel: _Channel) -> None:
+        while channel.unjournaled:
+            if not await self._write_next(run_id, channel):
+                return  # a failed write: the next flush tries again
+
+    async def _write_next(self, run_id: str, channel: _Channel) -> bool:
+        """Journal the oldest events, up to ``JOURNAL_BATCH_BYTES`` of output; False if the
+        write failed."""
+        async with channel.lock:
+            batch: list[Event] = []
+            size = 0
+            for event in channel.unjournaled:
+                if batch and size >= JOURNAL_BATCH_BYTES:
+                    break
+                batch.append(event)
+                size += _output_bytes(event)
+            if not batch:
+                return True
+            channel.writing = size
+            if channel.waiting <= JOURNAL_BACKLOG_BYTES:
+                channel.drained.set()  # taken: the run may read on while it is written
+            try:
+                await self._db_call(self._store.append_events, run_id, batch)
+            except Exception:
+                self._log.exception("jupyter_lapd: could not journal events of run %s", run_id)
+                return False
+            finally:
+                channel.writing = 0
+            # only the batch's own events: more may have been published meanwhile
+            del channel.unjournaled[: len(batch)]
+            channel.backlog -= size
+            if channel.waiting <= JOURNAL_BACKLOG_BYTES:
+                channel.drained.set()
+            return True
 
     async def _journal_loop(self) -> None:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             started = time.monotonic()
-            await self.flush_journal()
+            behind = False
+            for run_id, channel in list(self._channels.items()):
+                if channel.unjournaled:
+                    await self._write_next(run_id, channel)
+                    behind = behind or channel.waiting >= JOURNAL_BATCH_BYTES
+            if behind:  # a burst: the next batch at once, without the pause
+                self._wake.set()
+                continue
             # a batch every `interval` at most, counted from the start of the last one: a
             # slow batch (a burst of output) is not followed by a full pause as well
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

@@ -131,3 +131,38 @@ async def test_backpressure_holds_a_run_until_its_backlog_is_journaled(tmp_path,
     assert hub.backpressure("r1") is None
     assert len(store.read_events("r1")) == 2
     store.close()
+
+
+async def test_the_run_reads_on_while_a_batch_is_journaled_in_bounded_batches(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(events, "JOURNAL_BACKLOG_BYTES", 1000)
+    monkeypatch.setattr(events, "JOURNAL_BATCH_BYTES", 1000)
+    store = Store(str(tmp_path / "lapd.db"))
+    release = asyncio.Event()
+    batches = []
+
+    async def db_call(fn, *args):
+        if fn == store.append_events:
+            batches.append([e["seq"] for e in args[1]])
+            await release.wait()  # the journal is slow: the batch stays in flight
+        return await asyncio.to_thread(fn, *args)
+
+    hub = events.EventHub(store, db_call)
+    hub.open("r1")
+    stream = {"output_type": "stream", "name": "stdout", "text": "x" * 600}
+    for _ in range(3):
+        hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+    held = hub.backpressure("r1")
+    assert held is not None  # 1800 bytes wait for the journal
+    held = asyncio.ensure_future(held)
+    flushing = asyncio.ensure_future(hub.flush_journal())
+    await asyncio.wait_for(held, 1)  # taken into a batch: the run may read on
+    assert batches == [[1, 2]]  # a batch stops once it holds JOURNAL_BATCH_BYTES
+    assert hub.backpressure("r1") is None  # 600 bytes wait, besides the batch
+    assert store.read_events("r1") == []
+    release.set()
+    await asyncio.wait_for(flushing, 5)
+    assert batches == [[1, 2], [3]]
+    assert [e["seq"] for e in store.read_events("r1")] == [1, 2, 3]
+    store.close()
