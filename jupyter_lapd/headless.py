@@ -316,17 +316,33 @@ class HeadlessRun:
         await self._call(self._db_store.save_run, record.copy(), self.folder)
 
     async def _watch(self, queue: asyncio.Queue[dict[str, Any] | None], record: RunRecord) -> None:
-        """Progress from the run's own event stream; a tick twice a second for the clock."""
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout=0.5)
-            except asyncio.TimeoutError:
+        """Progress from the run's own event stream, plus a tick twice a second for the clock.
+
+        A plain ``get`` per wake-up, taking whatever queued meanwhile with it: a notebook of
+        short cells publishes two events a cell, and a timeout on every ``get`` (a task and
+        a timer each) cost the loop that also drives the kernel a measurable share of a
+        trivial cell.
+        """
+        ticker = asyncio.create_task(self._tick(record))
+        try:
+            while True:
+                event = await queue.get()
+                while event is not None:
+                    if event["type"] == ev.CELL_END:
+                        self._reporter.cell_ended(record, record.cell(event["cell_id"]))
+                    try:
+                        event = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                if event is None:
+                    return
                 self._reporter.progress(record)
-                continue
-            if event is None:
-                return
-            if event["type"] == ev.CELL_END:
-                self._reporter.cell_ended(record, record.cell(event["cell_id"]))
+        finally:
+            ticker.cancel()
+
+    async def _tick(self, record: RunRecord) -> None:
+        while True:
+            await asyncio.sleep(0.5)
             self._reporter.progress(record)
 
     async def _heartbeat(self, run_id: str) -> None:
