@@ -96,6 +96,10 @@ class FileWatcher(Periodic):
         self.samples.append((now, self._newest))
 
 
+# Bytes at the end of a journal row in which the journal's probe looks for markers.
+TAIL_BYTES = 128 * 1024
+
+
 class JournalWatcher(Periodic):
     """Reads the newest output events of a run from the SQLite journal at 20 Hz (a WAL
     reader never blocks the server's writer)."""
@@ -116,10 +120,13 @@ class JournalWatcher(Periodic):
                 self._conn = sqlite3.connect(
                     f"file:{self._db_path}?mode=ro", uri=True, check_same_thread=False
                 )
+            # the tails only: a row holds up to 1 MiB of joined stream text, and the
+            # scenarios print a marker at least every 64 KiB
             rows = self._conn.execute(
-                "SELECT event || COALESCE(text, '') FROM journal WHERE run_id = ? AND type IN"
-                " ('output', 'update_display') ORDER BY seq DESC LIMIT 3",
-                (self.run_id,),
+                "SELECT event || COALESCE(substr(CAST(text AS BLOB), -?), '') FROM journal"
+                " WHERE run_id = ? AND type IN ('output', 'update_display')"
+                " ORDER BY seq DESC LIMIT 3",
+                (TAIL_BYTES, self.run_id),
             ).fetchall()
             newest = newest_marker("".join(r[0] for r in rows), self._pattern)
             if newest is not None:

@@ -28,16 +28,26 @@ OPTIONAL_OFF = {
 }
 
 
+# Every other kernel of the benchmark keeps its IPython history in memory (nbclient's and
+# papermill's default, lapd's own kernels, the floor): so do the server's session kernels,
+# or the comparison would measure IPython's history database (~20% of a trivial cell)
+# instead of the tools.
+KERNEL_CONFIG = 'c.HistoryManager.hist_file = ":memory:"\n'
+
+
 class BenchServer:
     """One server over ``root`` with its own runtime, config and data folders, default
-    settings except the database path (so the benchmark measures what users get)."""
+    settings except the database path (so the benchmark measures what users get) and the
+    kernels' history (``KERNEL_CONFIG``)."""
 
     def __init__(self, home: Path, root: Path, **lapd_config: Any) -> None:
         self.home, self.root = home, root
         self.db_path = str(home / "runs.db")
         self.runtime, self.config = home / "runtime", home / "config"
-        for folder in (root, self.runtime, self.config, home / "data"):
+        ipython = home / "ipython"
+        for folder in (root, self.runtime, self.config, home / "data", ipython / "profile_default"):
             folder.mkdir(parents=True, exist_ok=True)
+        (ipython / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
         config = {
             "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True, **OPTIONAL_OFF}},
             "Lapd": {"db_path": self.db_path, **lapd_config},
@@ -49,6 +59,7 @@ class BenchServer:
             "JUPYTER_RUNTIME_DIR": str(self.runtime),
             "JUPYTER_CONFIG_DIR": str(self.config),
             "JUPYTER_DATA_DIR": str(home / "data"),
+            "IPYTHONDIR": str(ipython),  # read by the kernels the server starts
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
