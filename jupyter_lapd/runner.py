@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import nbformat
@@ -94,19 +96,20 @@ class ActiveRun:
 
     # -- events -----------------------------------------------------------------------
 
-    def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _emit(self, event: dict[str, Any], since: float | None = None) -> dict[str, Any]:
         numbered = self._hub.publish(self.record.id, event)
         self.model.apply(numbered)
         if event["type"] not in (ev.RUN, ev.FLUSHED):
-            self.writer.mark_dirty(urgent=event["type"] == ev.CELL_END)
+            self.writer.mark_dirty(urgent=event["type"] == ev.CELL_END, since=since)
         return numbered
 
     def _emit_run(self) -> None:
         self._emit({"type": ev.RUN, "run": self.record.to_dict(with_cells=False)})
 
     def _on_message(self, cell_id: str, msg: dict[str, Any]) -> None:
+        sent = sent_at(msg)
         for event in events_from_message(cell_id, msg):
-            self._emit(event)
+            self._emit(event, sent)
 
     def _snapshot(self) -> tuple[int, dict[str, CellState]]:
         return self._hub.seq(self.record.id), cell_states(self.model)
@@ -389,6 +392,21 @@ class ActiveRun:
         self.record.path, self.os_path, self.writer.os_path = api_path, os_path, os_path
         self._deleted.os_path = os_path
         self._emit_run()
+
+
+def sent_at(msg: dict[str, Any]) -> float | None:
+    """When the kernel sent ``msg``, on this process's monotonic clock (None: unknown).
+
+    The file is to hold output within the flush interval of its printing: when the run
+    reads a kernel's burst late, the writer counts from the message's own date (a kernel
+    whose clock runs ahead counts as sending now; the writer keeps its writes spaced
+    however old a message looks).
+    """
+    date = msg.get("header", {}).get("date")
+    if not isinstance(date, datetime) or date.tzinfo is None:
+        return None
+    age = time.time() - date.timestamp()
+    return time.monotonic() - max(age, 0.0)
 
 
 def _now() -> str:

@@ -309,12 +309,20 @@ class NotebookWriter:
         self._last_write = time.monotonic()
         self._task = asyncio.create_task(self._loop(), name=f"lapd-writer:{self.os_path}")
 
-    def mark_dirty(self, urgent: bool = False) -> None:
+    def mark_dirty(self, urgent: bool = False, since: float | None = None) -> None:
+        """A change the file does not hold yet; ``since``: when it happened (monotonic
+        clock), if before now: output the kernel sent a while before it was read."""
         # Called for every output: wake the loop only when its schedule changes (clean to
-        # dirty, or a cell's end making the write urgent), not thousands of times a second.
+        # dirty, an older change, or a cell's end making the write urgent), not thousands
+        # of times a second.
+        now = time.monotonic()
+        since = now if since is None else min(since, now)
         if not self._dirty:
             self._dirty = True
-            self._dirty_since = time.monotonic()
+            self._dirty_since = since
+            self._wake.set()
+        elif since < self._dirty_since:
+            self._dirty_since = since
             self._wake.set()
         if urgent and not self._urgent:
             self._urgent = True
@@ -377,7 +385,9 @@ class NotebookWriter:
             # a cell's end goes out promptly, yet a burst of short cells still coalesces
             gap = max(self.flush_interval / 4, self.cost_factor * self._last_cost)
             due = min(due, self._last_write + gap)
-        return due
+        # however old the change (a reader behind a kernel's burst), writing stays a small
+        # share of the run: the writes are spaced by many times what one costs
+        return max(due, self._last_write + 0.8 * self.cost_factor * self._last_cost)
 
     async def _loop(self) -> None:
         while True:

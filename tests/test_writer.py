@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
+from datetime import datetime, timedelta, timezone
 
 import nbformat
 import pytest
 from conftest import make_notebook, read_nb, wait_until
 
-from jupyter_lapd.writer import CellState, FileImage, merge_cells, serialize, write_cells
+from jupyter_lapd.runner import sent_at
+from jupyter_lapd.writer import (
+    CellState,
+    FileImage,
+    NotebookWriter,
+    merge_cells,
+    serialize,
+    write_cells,
+)
 
 SLOW_PRINTS = (
     "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
@@ -232,3 +242,40 @@ async def test_a_giant_stream_is_bounded_in_the_file_and_whole_in_the_journal(
     events = lapd_app.manager.store.read_events(run["id"])
     journaled = "".join(e["output"]["text"] for e in events if e["type"] == "output")
     assert journaled == "".join(f"line {i:05d}\n" for i in range(3000))
+
+
+async def test_output_read_late_is_due_in_the_file_by_when_it_was_sent(tmp_path):
+    def snapshot():
+        return 0, {}
+
+    def writer():
+        w = NotebookWriter(str(tmp_path / "nb.ipynb"), snapshot, lambda *a: None)
+        w._last_write = time.monotonic() - 10  # long ago: no spacing to keep
+        return w
+
+    now = time.monotonic()
+    read_now, read_late = writer(), writer()
+    read_now.mark_dirty()
+    read_late.mark_dirty(since=now - 0.6)  # sent 0.6 s before the run read it
+    assert read_now._due() - read_late._due() >= 0.5
+    # the oldest change counts: a later one does not move the deadline
+    read_late.mark_dirty(since=now - 0.1)
+    assert read_now._due() - read_late._due() >= 0.5
+
+
+async def test_writes_stay_spaced_however_old_the_output(tmp_path):
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None)
+    w._last_write, w._last_cost = time.monotonic(), 0.1  # a write of 0.1 s just ended
+    w.mark_dirty(since=time.monotonic() - 3600)  # a kernel whose clock is an hour behind
+    assert w._due() >= w._last_write + 0.8 * w.cost_factor * 0.1
+
+
+def test_a_message_is_dated_by_its_header_on_the_monotonic_clock():
+    before = time.monotonic()
+    sent = sent_at({"header": {"date": datetime.now(timezone.utc) - timedelta(seconds=2)}})
+    assert sent is not None and before - 3 <= sent <= time.monotonic() - 2
+    before = time.monotonic()
+    ahead = sent_at({"header": {"date": datetime.now(timezone.utc) + timedelta(seconds=30)}})
+    assert ahead is not None and before <= ahead <= time.monotonic()
+    assert sent_at({"header": {"date": "2026-01-01T00:00:00Z"}}) is None
+    assert sent_at({"header": {"date": datetime.now()}}) is None  # no time zone: unknown
