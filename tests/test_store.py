@@ -41,18 +41,25 @@ def test_events_come_back_as_they_went_in_with_stream_text_apart(tmp_path: Path)
     assert [text for _, text in rows[1:]] == [None, None]
 
 
-def test_a_version_1_journal_is_read_and_extended(tmp_path: Path) -> None:
-    db = tmp_path / "lapd.db"
+def old_journal(db: Path, version: int) -> sqlite3.Connection:
+    """A database as versions 1 (no text column) and 2 of the schema made it."""
     conn = sqlite3.connect(db)
+    text = ", text TEXT" if version == 2 else ""
     conn.executescript(
-        """
+        f"""
         CREATE TABLE journal (
             run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-            event TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+            event TEXT NOT NULL{text}, PRIMARY KEY (run_id, seq)
         ) WITHOUT ROWID;
-        PRAGMA user_version=1;
+        PRAGMA user_version={version};
         """
     )
+    return conn
+
+
+def test_a_version_1_journal_is_read_and_extended(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    conn = old_journal(db, 1)
     conn.execute("INSERT INTO journal VALUES (?, ?, ?, ?)", ("r1", 1, "output", json.dumps(STREAM)))
     conn.commit()
     conn.close()
@@ -70,16 +77,7 @@ def test_a_version_1_journal_is_read_and_extended(tmp_path: Path) -> None:
 
 def test_a_version_2_journal_is_rebuilt_with_a_rowid_and_keeps_its_rows(tmp_path: Path) -> None:
     db = tmp_path / "lapd.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(
-        """
-        CREATE TABLE journal (
-            run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-            event TEXT NOT NULL, text TEXT, PRIMARY KEY (run_id, seq)
-        ) WITHOUT ROWID;
-        PRAGMA user_version=2;
-        """
-    )
+    conn = old_journal(db, 2)
     for event in (STREAM, DISPLAY):
         conn.execute(
             "INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
