@@ -32,8 +32,10 @@ PROBE_AFTER = 0.5
 # The kernel's side queues another 1000; a kernel printing 64 KiB messages faster than
 # they are read would otherwise fill 64 MB of the server's memory here.
 RECEIVE_HWM = 200
-# Messages already queued that are read in one step of the event loop.
+# Messages already queued that are read in one step of the event loop, and the bytes they
+# may hold: 32 messages of 64 KiB take ~10-15 ms to read, time the loop answers nothing else.
 DRAIN = 100
+DRAIN_BYTES = 2 * 1024 * 1024
 # Characters of consecutive stream output read in one step that are joined into one
 # message at most (see ``_coalesced``).
 COALESCE_CHARS = 1024 * 1024
@@ -175,7 +177,8 @@ class _StreamingClient(NotebookClient):
                 yield msg
 
     def _with_queued(self, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """``first``, then the messages already waiting behind it (up to ``DRAIN``).
+        """``first``, then the messages already waiting behind it (up to ``DRAIN``, or
+        ``DRAIN_BYTES``).
 
         One ``await`` per message costs the event loop a poll and two futures; a kernel
         printing flat out queues thousands, read here in one step of the loop each batch.
@@ -186,11 +189,15 @@ class _StreamingClient(NotebookClient):
         if shadow is None:
             return
         session = self.kc.iopub_channel.session  # type: ignore[union-attr]
+        size = 0
         for _ in range(DRAIN):
+            if size >= DRAIN_BYTES:
+                return
             try:
                 parts = shadow.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            size += sum(len(part) for part in parts)
             _idents, message = session.feed_identities(parts)
             yield session.deserialize(message)
 

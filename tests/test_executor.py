@@ -9,6 +9,7 @@ from queue import Empty
 from typing import Any
 
 import nbformat
+import pytest
 from conftest import block_printer, read_nb
 
 from jupyter_lapd import executor
@@ -171,11 +172,15 @@ def test_a_joined_stream_message_stops_growing_at_its_limit(monkeypatch) -> None
     assert [m["content"]["text"] for m in joined] == ["abab", "abab", "ab"]
 
 
+@pytest.mark.parametrize("step_bytes", [executor.DRAIN_BYTES, 1])
 async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger_events(
-    monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
+    step_bytes, monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
     # 100 messages of 64 KiB wait in ZeroMQ's queues (well within their limits) while the
-    # run does not read; once it reads on, they come in a few events of up to 1 MiB.
+    # run does not read; once it reads on, they come in a few events of up to 1 MiB, as
+    # many as one step of the loop reads (with a 1-byte bound: the awaited message and
+    # one more).
+    monkeypatch.setattr(executor, "DRAIN_BYTES", step_bytes)
     blocks = 100
     flag = tmp_path / "printed"
     stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
@@ -191,5 +196,8 @@ async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger
     assert all(o["name"] == "stdout" for o in streams)
     text = "".join(o["text"] for o in streams)
     assert [int(line[:4]) for line in text.splitlines()] == list(range(blocks))
-    assert len(streams) < blocks // 4
+    if step_bytes == 1:
+        assert blocks // 2 <= len(streams) < blocks
+    else:
+        assert len(streams) < blocks // 4
     assert max(len(o["text"]) for o in streams) <= executor.COALESCE_CHARS + 65536
