@@ -38,6 +38,11 @@ class LapdHandler(APIHandler):
     def manager(self) -> RunManager:
         return self._manager
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        """After the server's checks, wait (once, after a restart) for recovery."""
+        await super().prepare()
+        await self._manager.recovered()
+
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         """Run a manager call, turning domain errors into their HTTP status."""
         try:
@@ -160,6 +165,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 raise web.HTTPError(400, "'since' must be an integer") from None
             if self._since < 0:
                 raise web.HTTPError(400, "'since' must not be negative")
+        await self._manager.recovered()
         try:
             await self._manager.get_run(run_id)
         except LapdError as e:

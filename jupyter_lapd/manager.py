@@ -74,6 +74,10 @@ class RunManager:
         self._active: dict[str, ActiveRun] = {}  # queued and running, by run id
         self._queue: list[ActiveRun] = []
         self._background: set[asyncio.Task[Any]] = set()
+        # clear while start() settles the runs of an earlier process (nothing to wait for
+        # in a server that never starts the manager)
+        self._recovered = asyncio.Event()
+        self._recovered.set()
 
     async def db_call(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -88,34 +92,47 @@ class RunManager:
         pruned: servers sharing the database (JupyterHub servers over one home directory)
         never touch each other's runs.
         """
+        self._recovered.clear()
         self.hub.start()
-        stale = await self.db_call(
-            self.store.list_runs,
-            None,
-            [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
-            self.root_dir,
-        )
-        for record in stale:
-            owner = await self.db_call(self.store.get_owner, record.id)
-            if owner is not None and owners.is_alive(owner):
-                # a headless run (`jupyter lapd run --headless`) that another process
-                # still drives, recorded in this database under this folder: not ours
-                continue
-            await self.db_call(
-                interrupt_stale_run,
-                self.store,
-                record,
+        try:
+            stale = await self.db_call(
+                self.store.list_runs,
+                None,
+                [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
                 self.root_dir,
-                self.log,
-                STALE_REASON,
-                self.max_output_bytes,
             )
-            self.log.info("jupyter_lapd: run %s of %s marked interrupted", record.id, record.path)
-            if self.on_server_restart == "rerun":
-                await self._rerun(record)
-        if self.history_days > 0:
-            cutoff = utcnow() - timedelta(days=self.history_days)
-            await self.db_call(self.store.delete_finished_before, cutoff, self.root_dir)
+            for record in stale:
+                owner = await self.db_call(self.store.get_owner, record.id)
+                if owner is not None and owners.is_alive(owner):
+                    # a headless run (`jupyter lapd run --headless`) that another process
+                    # still drives, recorded in this database under this folder: not ours
+                    continue
+                await self.db_call(
+                    interrupt_stale_run,
+                    self.store,
+                    record,
+                    self.root_dir,
+                    self.log,
+                    STALE_REASON,
+                    self.max_output_bytes,
+                )
+                self.log.info(
+                    "jupyter_lapd: run %s of %s marked interrupted", record.id, record.path
+                )
+                if self.on_server_restart == "rerun":
+                    await self._rerun(record)
+            if self.history_days > 0:
+                cutoff = utcnow() - timedelta(days=self.history_days)
+                await self.db_call(self.store.delete_finished_before, cutoff, self.root_dir)
+        finally:
+            self._recovered.set()
+
+    async def recovered(self) -> None:
+        """Return once the runs of the previous server process are settled: a client
+        asking right after a restart never sees a run of the dead process as running.
+        (The server starts extensions as tasks on its loop, and answers meanwhile; the
+        extension's start, and so ``start()``, begins before any request is read.)"""
+        await self._recovered.wait()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Server shutdown: queued runs are cancelled, running ones end ``interrupted``
