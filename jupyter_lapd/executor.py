@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
+
+from .iopub import LOST_NOTE, MessageCounter, coalesced
 
 MessageSink = Callable[[str, dict[str, Any]], None]
 # Before each read of the kernel's output: None to read on, or something to await first.
@@ -36,9 +38,6 @@ RECEIVE_HWM = 200
 # may hold: 32 messages of 64 KiB take ~10-15 ms to read, time the loop answers nothing else.
 DRAIN = 100
 DRAIN_BYTES = 2 * 1024 * 1024
-# Characters of consecutive stream output read in one step that are joined into one
-# message at most (see ``_coalesced``).
-COALESCE_CHARS = 1024 * 1024
 
 # Reply statuses a cell can end with, plus "dead" when the kernel died under it and
 # "lost" when the connection to it broke (a remote kernel's gateway went away).
@@ -73,7 +72,7 @@ class _StreamingClient(NotebookClient):
         self._sink = sink
         self._throttle = throttle
         self._on_any = on_any
-        self._counters = _MessageCounter()
+        self._counters = MessageCounter()
         self._noted: str | None = None  # the request whose cell already says output was lost
         self._reader: tuple[Any, zmq.Socket[bytes] | None] | None = None  # (socket, shadow)
 
@@ -130,9 +129,9 @@ class _StreamingClient(NotebookClient):
                     continue
                 self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
                 if self._noted != parent_msg_id:
-                    self._sink(_LOST_NOTE)  # the reader of the notebook must know
+                    self._sink(LOST_NOTE)  # the reader of the notebook must know
                 return
-            for msg in _coalesced(self._arrivals(first, parent_msg_id, probe)):
+            for msg in coalesced(self._arrivals(first, parent_msg_id, probe)):
                 if probe and msg.get("parent_header", {}).get("msg_id") == probe:
                     # the cell's idle was dropped (the gap before this message put the
                     # note in the cell): all it sent before is in, or lost
@@ -171,7 +170,7 @@ class _StreamingClient(NotebookClient):
             if self._counters.lost(msg) and self._noted != parent_msg_id:
                 self._noted = parent_msg_id
                 self.log.warning("jupyter_lapd: the kernel dropped iopub messages")
-                yield _LOST_NOTE
+                yield LOST_NOTE
             parent = msg["parent_header"].get("msg_id")
             if parent == parent_msg_id or (probe and parent == probe):
                 yield msg
@@ -209,89 +208,6 @@ class _StreamingClient(NotebookClient):
                 shadow = zmq.Socket.shadow(socket.underlying)
             self._reader = (socket, shadow)
         return self._reader[1]
-
-
-def _coalesced(messages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """``messages`` with each run of consecutive stream messages of one request and one
-    stream (stdout, stderr) joined into one, up to ``COALESCE_CHARS``.
-
-    Only a reader that has fallen behind finds several queued at once (a kernel printing
-    flat out sends a 64 KiB message every ~0.5 ms): each message becomes an event, a
-    journal row and a step of the model, and joining them lets the run catch up instead
-    of the kernel dropping what it cannot queue. What the notebook, the journal and a
-    subscriber end up with is the same text. The messages given are never modified.
-    """
-    held: dict[str, Any] | None = None
-    texts: list[str] = []
-    size = 0
-    for msg in messages:
-        if held is not None and _same_stream(held, msg) and size < COALESCE_CHARS:
-            text = msg["content"]["text"]
-            texts.append(text)
-            size += len(text)
-            continue
-        if held is not None:
-            yield _joined(held, texts)
-            held = None
-        if _is_stream(msg):
-            held, texts = msg, [msg["content"]["text"]]
-            size = len(texts[0])
-        else:
-            yield msg
-    if held is not None:
-        yield _joined(held, texts)
-
-
-def _is_stream(msg: dict[str, Any]) -> bool:
-    return msg.get("msg_type") == "stream" and isinstance(msg["content"].get("text"), str)
-
-
-def _same_stream(held: dict[str, Any], msg: dict[str, Any]) -> bool:
-    return (
-        _is_stream(msg)
-        and msg["content"].get("name") == held["content"].get("name")
-        and msg.get("parent_header", {}).get("msg_id")
-        == held.get("parent_header", {}).get("msg_id")
-    )
-
-
-def _joined(first: dict[str, Any], texts: list[str]) -> dict[str, Any]:
-    if len(texts) == 1:
-        return first
-    return {**first, "content": {**first["content"], "text": "".join(texts)}}
-
-
-class _MessageCounter:
-    """Tells lost iopub messages from the numbers in their ids.
-
-    Jupyter's Session numbers every message a kernel sends, ``<session>_<pid>_<n>`` (on all
-    channels: a shell reply between two iopub messages takes one number). Two or more
-    numbers missing between consecutive iopub messages of one session therefore mean
-    messages were dropped (ZeroMQ's high-water mark). Kernels that number their messages
-    otherwise are never flagged.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    def lost(self, msg: dict[str, Any]) -> bool:
-        sender, _, number = str(msg.get("header", {}).get("msg_id", "")).rpartition("_")
-        if not sender or not number.isdigit():
-            return False
-        n, last = int(number), self._last.get(sender)
-        self._last[sender] = n
-        return last is not None and n - last > 2
-
-
-_LOST_NOTE: dict[str, Any] = {
-    "msg_type": "stream",
-    "header": {"msg_type": "stream"},
-    "content": {
-        "name": "stderr",
-        "text": "jupyter_lapd: some output of this cell was lost: the kernel printed faster "
-        "than it could be read and dropped messages (ZeroMQ's high-water mark)\n",
-    },
-}
 
 
 def _replied(cell: NotebookNode) -> bool:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import nbformat
@@ -18,6 +16,7 @@ from .activity import ActivityHandover
 from .deleted import DeletedCells
 from .events import EventHub
 from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
+from .iopub import sent_at
 from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
@@ -392,21 +391,6 @@ class ActiveRun:
         self.record.path, self.os_path, self.writer.os_path = api_path, os_path, os_path
         self._deleted.os_path = os_path
         self._emit_run()
-
-
-def sent_at(msg: dict[str, Any]) -> float | None:
-    """When the kernel sent ``msg``, on this process's monotonic clock (None: unknown).
-
-    The file is to hold output within the flush interval of its printing: when the run
-    reads a kernel's burst late, the writer counts from the message's own date (a kernel
-    whose clock runs ahead counts as sending now; the writer keeps its writes spaced
-    however old a message looks).
-    """
-    date = msg.get("header", {}).get("date")
-    if not isinstance(date, datetime) or date.tzinfo is None:
-        return None
-    age = time.time() - date.timestamp()
-    return time.monotonic() - max(age, 0.0)
 
 
 def _now() -> str:

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from conftest import block_printer, read_nb
 
-from jupyter_lapd import executor
+from jupyter_lapd import executor, iopub
 
 
 class _SilentChannel:
@@ -154,7 +154,7 @@ def test_queued_stream_messages_of_one_stream_are_joined_and_nothing_else() -> N
         stream("a", "stderr", "h\n"),
     ]
     before = [dict(m, content=dict(m["content"])) for m in messages]
-    joined = list(executor._coalesced(iter(messages)))
+    joined = list(iopub.coalesced(iter(messages)))
     assert [(m["msg_type"], m["content"].get("text")) for m in joined] == [
         ("stream", "1\n2\n"),
         ("stream", "e\n"),
@@ -167,8 +167,8 @@ def test_queued_stream_messages_of_one_stream_are_joined_and_nothing_else() -> N
 
 
 def test_a_joined_stream_message_stops_growing_at_its_limit(monkeypatch) -> None:
-    monkeypatch.setattr(executor, "COALESCE_CHARS", 4)
-    joined = executor._coalesced(iter([stream("a", "stdout", "ab") for _ in range(5)]))
+    monkeypatch.setattr(iopub, "COALESCE_CHARS", 4)
+    joined = iopub.coalesced(iter([stream("a", "stdout", "ab") for _ in range(5)]))
     assert [m["content"]["text"] for m in joined] == ["abab", "abab", "ab"]
 
 
@@ -200,4 +200,4 @@ async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger
         assert blocks // 2 <= len(streams) < blocks
     else:
         assert len(streams) < blocks // 4
-    assert max(len(o["text"]) for o in streams) <= executor.COALESCE_CHARS + 65536
+    assert max(len(o["text"]) for o in streams) <= iopub.COALESCE_CHARS + 65536

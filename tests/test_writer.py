@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb, wait_until
 
-from jupyter_lapd.runner import sent_at
+from jupyter_lapd.iopub import sent_at
 from jupyter_lapd.writer import (
     CellState,
     FileImage,
