@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 
-from .writer import read_notebook
+from .cellmerge import read_notebook
 
 
 class DeletedCells:

@@ -23,6 +23,7 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from . import notebooks, owners, parameters, resume
+from .cellmerge import write_notebook
 from .events import EventHub
 from .heap import freeze_startup_objects
 from .kernels import MEMORY, LocalKernelProvider
@@ -39,7 +40,6 @@ from .recovery import interrupt_stale_run
 from .resume import FROM_FAILED
 from .runner import ActiveRun
 from .store import Store
-from .writer import write_notebook
 
 # Exit codes of `jupyter lapd run --headless` (2, usage, is the CLI's own).
 EXIT_OK, EXIT_FAILED, EXIT_KERNEL_DIED = 0, 1, 138  # 138: papermill's code for a dead kernel

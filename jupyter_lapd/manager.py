@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from . import notebooks, owners
+from .cellmerge import write_notebook
 from .events import EventHub
 from .kernels import KernelProvider
 from .models import (
@@ -29,7 +30,7 @@ from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .recovery import STALE_REASON, interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
-from .writer import Route, write_notebook
+from .writer import Route
 
 T = TypeVar("T")
 

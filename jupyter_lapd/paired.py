@@ -30,6 +30,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
+from .cellmerge import CellState, WriteResult, merge_cells
 from .models import (
     InvalidRunRequest,
     LapdError,
@@ -39,7 +40,7 @@ from .models import (
 )
 from .nbfile import file_key, loads
 from .notebooks import LoadedNotebook, load_notebook, resolve_path
-from .writer import CellState, Destination, WriteResult, merge_cells
+from .writer import Destination
 
 try:  # jupytext is optional: without it nothing here applies
     from jupytext.config import JupytextConfiguration, notebook_formats

@@ -10,11 +10,11 @@ import nbformat
 from jupyter_server.services.contents.fileio import path_to_intermediate, path_to_invalid
 
 from . import events as ev
+from .cellmerge import cell_states, note_output, write_cells
 from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, parse_time, utcnow
 from .notebooks import resolve_path
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
 from .store import Store
-from .writer import cell_states, note_output, write_cells
 
 STALE_REASON = "the server stopped while the run was active"
 

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from nbformat import NotebookNode
 
+from .cellmerge import cell_states, write_cells
 from .events import CELL_END
 from .models import CellStatus, RunRecord
 from .notebooks import select_cells
 from .outputs import replay
 from .parameters import INJECTED_TAG, PARAMETERS_TAG
 from .store import Store
-from .writer import cell_states, write_cells
 
 FROM_START, FROM_FAILED = "from-start", "from-failed"
 RESUME_MODES = (FROM_START, FROM_FAILED)

@@ -13,6 +13,7 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from .activity import ActivityHandover
+from .cellmerge import CellState, WriteResult, cell_states, merge_cells, note_output
 from .deleted import DeletedCells
 from .events import EventHub
 from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
@@ -21,15 +22,7 @@ from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel, events_from_message
-from .writer import (
-    CellState,
-    NotebookWriter,
-    Route,
-    WriteResult,
-    cell_states,
-    merge_cells,
-    note_output,
-)
+from .writer import NotebookWriter, Route
 
 Persist = Callable[[RunRecord], Awaitable[None]]
 # How often a running run's record is saved (its events are journaled every ~0.1 s, and

@@ -29,8 +29,8 @@ from typing import Any
 
 import nbformat
 
+from .cellmerge import CellState, WriteResult
 from .notebooks import LoadedNotebook
-from .writer import CellState, WriteResult
 
 __all__ = ["SharedDocuments", "SharedNotebook", "apply_cells"]
 

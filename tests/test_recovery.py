@@ -258,7 +258,7 @@ async def test_a_failing_disk_is_a_clear_error(monkeypatch, lapd_notebook, lapd_
     def disk_full(os_path: str, data: bytes) -> None:  # fault injection: ENOSPC on write
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("jupyter_lapd.writer._atomic_write", disk_full)
+    monkeypatch.setattr("jupyter_lapd.cellmerge._atomic_write", disk_full)
     run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
     assert run["status"] == "failed"
     assert run["error"] == "could not write nb.ipynb: [Errno 28] No space left on device"

@@ -8,8 +8,8 @@ from conftest import make_notebook
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc
 
+from jupyter_lapd.cellmerge import CellState
 from jupyter_lapd.shared import apply_cells
-from jupyter_lapd.writer import CellState
 
 
 def shared(cells: list[Any]) -> YNotebook:

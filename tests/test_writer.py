@@ -12,15 +12,9 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb, wait_until
 
+from jupyter_lapd.cellmerge import CellState, FileImage, merge_cells, serialize, write_cells
 from jupyter_lapd.iopub import sent_at
-from jupyter_lapd.writer import (
-    CellState,
-    FileImage,
-    NotebookWriter,
-    merge_cells,
-    serialize,
-    write_cells,
-)
+from jupyter_lapd.writer import NotebookWriter
 
 SLOW_PRINTS = (
     "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
@@ -185,19 +179,19 @@ def _state(step: int) -> CellState:
 def test_repeated_writes_equal_nbformat_and_reread_only_after_a_foreign_save(tmp_path, monkeypatch):
     """With a FileImage, a write re-serialises only changed cells and does not re-read a
     file nobody else wrote; the bytes are still exactly what nbformat would write."""
-    from jupyter_lapd import nbfile, writer
+    from jupyter_lapd import cellmerge, nbfile
 
     reads = []
     parse = nbfile.parse_notebook
-    monkeypatch.setattr(writer, "parse_notebook", lambda text: reads.append(1) or parse(text))
+    monkeypatch.setattr(cellmerge, "parse_notebook", lambda text: reads.append(1) or parse(text))
     nb = make_notebook(["print(1)", ("markdown", "# ünïcode\nnotes"), "print(2)", "print(3)"])
     nb.metadata["orig_nbformat"] = 4  # transient: never written
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    image = writer.FileImage()
+    image = cellmerge.FileImage()
     for step in range(4):
         cells = {"c0": _state(step), "c3": _state(1)}  # c3 does not change after step 0
-        result = writer.write_cells(str(path), cells, image)
+        result = cellmerge.write_cells(str(path), cells, image)
         expected = nbformat.read(path, as_version=4)
         merge_cells(expected, cells)
         assert path.read_bytes() == serialize(expected)
@@ -206,7 +200,7 @@ def test_repeated_writes_equal_nbformat_and_reread_only_after_a_foreign_save(tmp
     edited = read_nb(path)
     edited.cells[2].source = "print('edited meanwhile')"
     nbformat.write(edited, path)
-    writer.write_cells(str(path), {"c0": _state(9)}, image)
+    cellmerge.write_cells(str(path), {"c0": _state(9)}, image)
     assert len(reads) == 2
     final = read_nb(path)
     assert final.cells[2].source == "print('edited meanwhile')"

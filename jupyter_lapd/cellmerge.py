@@ -1,0 +1,218 @@
+"""A run's cells merged into a notebook: in memory (a save from the browser), or into the
+.ipynb on disk atomically, keeping everything in the file that the run does not own."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, cast
+
+import nbformat
+
+from .models import isoformat
+from .nbfile import (
+    NBFORMAT_VERSION,
+    FileImage,
+    atomic_write,
+    cell_json,
+    file_key,
+    file_pieces,
+    frame_json,
+    parse_notebook,
+)
+from .outputs import OutputModel
+
+__all__ = [
+    "NBFORMAT_VERSION",
+    "CellState",
+    "FileImage",
+    "WriteResult",
+    "cell_states",
+    "merge_cells",
+    "note_output",
+    "read_notebook",
+    "serialize",
+    "write_cells",
+    "write_notebook",
+]
+
+
+@dataclass
+class CellState:
+    """What a run owns in one cell: everything else in the file belongs to the user.
+
+    ``version`` is the OutputModel's version of the cell (None: unknown), so that a writer
+    can skip re-serialising a cell that has not changed since its last write.
+    """
+
+    outputs: list[dict[str, Any]]
+    execution_count: int | None
+    execution: dict[str, Any]
+    version: int | None = None
+    running: bool = False  # the kernel is executing it (a shared document shows it so)
+
+
+@dataclass
+class WriteResult:
+    last_modified: str
+    hash: str
+    missing: set[str]
+    present: set[str]
+    seconds: float
+    size: int
+    read_seconds: float = 0.0  # of ``seconds``, re-reading the file (after someone else's save)
+    destination: str = "file"  # or where a Destination put it ("shared_document", "contents")
+
+
+def cell_states(model: OutputModel) -> dict[str, CellState]:
+    """What the run owns in each cell it has touched, as the file must hold it."""
+    return {
+        cell_id: CellState(
+            outputs=model.outputs(cell_id),
+            execution_count=model.execution_count(cell_id),
+            execution=model.execution_metadata(cell_id),
+            version=model.version(cell_id),
+            running=model.running(cell_id),
+        )
+        for cell_id in model.cell_ids()
+    }
+
+
+def note_output(text: str) -> dict[str, Any]:
+    """A line on stderr in a cell, saying what happened to the run there and when."""
+    return {"output_type": "stream", "name": "stderr", "text": f"jupyter_lapd: {text}\n"}
+
+
+def read_notebook(os_path: str) -> nbformat.NotebookNode:
+    with open(os_path, encoding="utf-8") as f:
+        return cast(nbformat.NotebookNode, nbformat.read(f, as_version=NBFORMAT_VERSION))
+
+
+def _merged(cell: nbformat.NotebookNode, state: CellState) -> nbformat.NotebookNode:
+    """A copy of ``cell`` holding the run's outputs, count and timing."""
+    merged = nbformat.NotebookNode(cell)
+    merged.outputs = [nbformat.from_dict(o) for o in state.outputs]
+    merged.execution_count = state.execution_count
+    merged.metadata = nbformat.NotebookNode(cell.get("metadata", {}))
+    if state.execution:
+        merged.metadata["execution"] = dict(state.execution)
+    else:
+        merged.metadata.pop("execution", None)
+    return merged
+
+
+def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[str]:
+    """Replace the run-owned fields of ``cells`` in ``nb``; return ids no longer in it."""
+    index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
+    missing = set()
+    for cell_id, state in cells.items():
+        i = index.get(cell_id)
+        if i is None or nb.cells[i].get("cell_type") != "code":
+            missing.add(cell_id)
+            continue
+        nb.cells[i] = _merged(nb.cells[i], state)
+    return missing
+
+
+def serialize(nb: nbformat.NotebookNode) -> bytes:
+    """The bytes Jupyter itself would save, refusing a notebook that does not validate."""
+    nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
+    text: str = nbformat.v4.writes_json(nb)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+
+
+def _atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[tuple[int, int, int], str, int]:
+    """Every write of the file goes through here (tests inject disk faults at this seam)."""
+    return atomic_write(os_path, pieces)
+
+
+def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
+    _atomic_write(os_path, [serialize(nb)])
+
+
+def _prepare(
+    os_path: str, cells: dict[str, CellState], image: FileImage
+) -> tuple[FileImage, set[str], bool]:
+    """The file to write, as a new image: the current one (re-read if someone else wrote
+    the file since) with the run's changed cells merged, validated and serialised."""
+    key = file_key(os.stat(os_path))
+    fresh = not image.matches(os_path, key)
+    if not fresh:
+        assert image.nb is not None
+        nb = nbformat.NotebookNode(image.nb)
+        nb.cells = list(image.nb.cells)
+        serialized: list[bytes | None] = list(image.cells)
+        versions, frame = dict(image.versions), image.frame
+    else:
+        with open(os_path, encoding="utf-8") as f:
+            nb = parse_notebook(f.read())  # validates: a user's invalid save is not built on
+        serialized, versions, frame = [None] * len(nb.cells), {}, frame_json(nb)
+    index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
+    minor = nb.get("nbformat_minor", 5)
+    missing = set()
+    changed: list[nbformat.NotebookNode] = []
+    for cell_id, state in cells.items():
+        i = index.get(cell_id)
+        if i is None or nb.cells[i].cell_type != "code":
+            missing.add(cell_id)
+            continue
+        unchanged = state.version is not None and versions.get(cell_id) == state.version
+        if unchanged and serialized[i] is not None:
+            continue
+        nb.cells[i] = _merged(nb.cells[i], state)
+        changed.append(nb.cells[i])
+        serialized[i] = None
+        if state.version is not None:
+            versions[cell_id] = state.version
+        else:
+            versions.pop(cell_id, None)
+    if changed:
+        # Raises: an invalid notebook never reaches the disk (the rest was valid when
+        # read). The changed cells go through nbformat's cached whole-notebook validator
+        # in one call: cell by cell (ref="code_cell") takes jsonschema's path, ~10x slower.
+        part = {"cells": changed, "metadata": nb.metadata, "nbformat": NBFORMAT_VERSION}
+        nbformat.validate(nbformat.from_dict({**part, "nbformat_minor": minor}))
+    done = [
+        piece if piece is not None else cell_json(cell)
+        for piece, cell in zip(serialized, nb.cells, strict=True)
+    ]
+    return FileImage(os_path, key, nb, done, frame, versions), missing, fresh
+
+
+def write_cells(
+    os_path: str, cells: dict[str, CellState], image: FileImage | None = None
+) -> WriteResult:
+    """Re-read the notebook, merge the run's cells by id, and replace the file atomically.
+
+    If the file changes while the merged copy is being prepared (a user's save), the merge
+    is redone on the new content, so the user's edit is neither lost nor overwritten.
+    With an ``image`` (the writer's memory of its last write, updated here), a file that
+    nobody else wrote since is not re-read, and unchanged cells are not re-serialised.
+    """
+    started = time.monotonic()
+    image = image if image is not None else FileImage()
+    read_seconds = 0.0
+    for _attempt in range(3):
+        preparing = time.monotonic()
+        new, missing, fresh = _prepare(os_path, cells, image)
+        if fresh:
+            read_seconds += time.monotonic() - preparing
+        if file_key(os.stat(os_path)) == new.key:
+            break
+    key, digest, size = _atomic_write(os_path, file_pieces(new.frame[0], new.cells, new.frame[1]))
+    image.path, image.key, image.nb = new.path, key, new.nb
+    image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
+    modified = datetime.fromtimestamp(key[2] / 1e9, tz=timezone.utc)
+    assert new.nb is not None
+    return WriteResult(
+        last_modified=isoformat(modified) or "",
+        hash=digest,
+        missing=missing,
+        present={c.get("id") for c in new.nb.cells if c.cell_type == "code"},
+        seconds=time.monotonic() - started,
+        size=size,
+        read_seconds=read_seconds,
+    )
