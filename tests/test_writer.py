@@ -105,6 +105,25 @@ async def test_many_short_cells_cost_few_writes(lapd_app, lapd_notebook, lapd_st
     )
 
 
+async def test_only_the_end_of_a_cell_that_ran_a_while_is_written_at_once(
+    monkeypatch, lapd_notebook, lapd_start, lapd_wait
+):
+    asked: list[bool] = []
+    mark_dirty = NotebookWriter.mark_dirty
+
+    def spy(self: NotebookWriter, urgent: bool = False, since: float | None = None) -> None:
+        asked.append(urgent)
+        mark_dirty(self, urgent, since)
+
+    monkeypatch.setattr(NotebookWriter, "mark_dirty", spy)
+    lapd_notebook(["x = 1", "import time\ntime.sleep(0.6)", "y = 2"])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "completed"
+    # three cell ends; only the one of the cell that slept (a quarter of the 1 s
+    # flush_interval or more) asks for a prompt write
+    assert asked.count(True) == 1
+
+
 def test_write_cells_replaces_only_owned_fields(tmp_path):
     nb = make_notebook(["print(1)", "print(2)"])
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="old\n")]
