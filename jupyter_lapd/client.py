@@ -366,10 +366,10 @@ class DatabaseRuns:
     def list_runs(self, active_only: bool) -> list[Run]:
         if self._store is None:
             return []
-        runs = self._store.list_rooted_runs(
+        runs = self._store.list_summaries(
             statuses=list(ACTIVE) if active_only else None, root=self.root
         )
-        return [self._shape(root, run.to_dict(with_cells=False)) for root, run in runs]
+        return [self._shape(root, run) for root, run in runs]
 
     def resolve(self, prefix: str) -> Run:
         if self._store is None:

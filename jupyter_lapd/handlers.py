@@ -79,10 +79,10 @@ class RunsHandler(LapdHandler):
         if limit is not None and not (limit.isdigit() and int(limit) > 0):
             raise web.HTTPError(400, "'limit' must be a positive integer")
         runs = await self.call(
-            self.manager.list_runs, path, statuses, int(limit) if limit else None
+            self.manager.list_summaries, path, statuses, int(limit) if limit else None
         )
         # the server's clock, so that clients show elapsed times free of their own skew
-        self.finish({"runs": [r.to_dict(with_cells=False) for r in runs], "now": _now()})
+        self.finish({"runs": runs, "now": _now()})
 
     @web.authenticated
     @authorized

@@ -248,23 +248,26 @@ class RunManager:
             raise RunNotFound(f"No such run: {run_id}")
         return record
 
-    async def list_runs(
+    async def list_summaries(
         self,
         path: str | None = None,
         statuses: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> list[RunRecord]:
+    ) -> list[dict[str, Any]]:
+        """This server's runs, newest first, as the REST listing answers them: each run
+        without its cells (``RunRecord.to_dict(with_cells=False)``)."""
         if statuses:
             unknown = [s for s in statuses if s not in {v.value for v in RunStatus}]
             if unknown:
                 raise InvalidRunRequest(f"Unknown status(es): {', '.join(unknown)}")
         if path:
             path = path.strip("/")
-        records: list[RunRecord] = await self.db_call(
-            self.store.list_runs, path, statuses, self.root_dir, limit
-        )
+        rows = await self.db_call(self.store.list_summaries, path, statuses, self.root_dir, limit)
         # live records are fresher than their last save
-        return [self._active[r.id].record if r.id in self._active else r for r in records]
+        return [
+            self._active[s["id"]].record.to_dict(with_cells=False) if s["id"] in self._active else s
+            for _, s in rows
+        ]
 
     async def cancel_run(
         self, run_id: str, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None

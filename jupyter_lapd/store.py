@@ -13,7 +13,7 @@ from typing import Any
 
 from .models import RunRecord, isoformat
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The journal's rows hold up to a megabyte of printed text each: a table with a rowid
 # stores them ~1.5x faster, with half the CPU, than a WITHOUT ROWID one (which keeps
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     created TEXT NOT NULL,
     root TEXT NOT NULL DEFAULT '',
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    summary TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_path ON runs (path, created);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
@@ -96,6 +97,12 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a database written by an earlier version to this schema."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+        if "summary" not in columns:  # versions 1 to 3: listing parsed every cell of a run
+            self._conn.execute("ALTER TABLE runs ADD COLUMN summary TEXT")
+            for run_id, record in self._conn.execute("SELECT id, record FROM runs").fetchall():
+                summary = _summary(RunRecord.from_dict(json.loads(record)))
+                self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
         if "text" not in columns:  # version 1: stream text inside the event's JSON
             self._conn.execute("ALTER TABLE journal ADD COLUMN text TEXT")
@@ -121,14 +128,14 @@ class Store:
     # -- runs -------------------------------------------------------------------------
 
     def save_run(self, run: RunRecord, root: str = "") -> None:
-        record = json.dumps(run.to_dict(with_cells=True))
+        record, summary = json.dumps(run.to_dict(with_cells=True)), _summary(run)
         with self._lock, self._conn:
             self._conn.execute(
-                "INSERT INTO runs (id, path, status, created, root, record)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO runs (id, path, status, created, root, record, summary)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET path=excluded.path, status=excluded.status,"
-                " record=excluded.record",
-                (run.id, run.path, run.status.value, isoformat(run.created), root, record),
+                " record=excluded.record, summary=excluded.summary",
+                (run.id, run.path, run.status.value, isoformat(run.created), root, record, summary),
             )
 
     def get_run(self, run_id: str, root: str | None = None) -> RunRecord | None:
@@ -166,7 +173,32 @@ class Store:
         limit: int | None = None,
     ) -> list[tuple[str, RunRecord]]:
         """As ``list_runs``, each run with the root of the server it belongs to."""
-        query = "SELECT root, record FROM runs"
+        rows = self._select("record", path, statuses, root, limit)
+        return [(str(row[0]), RunRecord.from_dict(json.loads(row[1]))) for row in rows]
+
+    def list_summaries(
+        self,
+        path: str | None = None,
+        statuses: Sequence[str] | None = None,
+        root: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """As ``list_rooted_runs``, each run as listed (``RunRecord.to_dict`` without its
+        cells). A page polls the listing every few seconds during a run: reading whole
+        records parsed every cell of every run kept (70 ms for 300 runs of 100 cells)."""
+        rows = self._select("summary", path, statuses, root, limit)
+        return [(str(row[0]), json.loads(row[1])) for row in rows]
+
+    def _select(
+        self,
+        column: str,
+        path: str | None,
+        statuses: Sequence[str] | None,
+        root: str | None,
+        limit: int | None,
+    ) -> list[tuple[str, str]]:
+        """``root`` and ``column`` of the runs wanted, newest first."""
+        query = f"SELECT root, {column} FROM runs"
         clauses: list[str] = []
         params: list[Any] = []
         if path is not None:
@@ -185,8 +217,7 @@ class Store:
             query += " LIMIT ?"
             params.append(limit)
         with self._lock:
-            rows = self._conn.execute(query, params).fetchall()
-        return [(str(row[0]), RunRecord.from_dict(json.loads(row[1]))) for row in rows]
+            return self._conn.execute(query, params).fetchall()
 
     def delete_finished_before(self, cutoff: datetime, root: str | None = None) -> int:
         """Forget finished runs created before ``cutoff`` and their journals; with ``root``,
@@ -289,3 +320,8 @@ def journal_event(event: str, text: str | None) -> dict[str, Any]:
     if text is not None:
         parsed["output"]["text"] = text
     return parsed
+
+
+def _summary(run: RunRecord) -> str:
+    """The run as a listing shows it, stored beside the whole record."""
+    return json.dumps(run.to_dict(with_cells=False))

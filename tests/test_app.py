@@ -86,8 +86,8 @@ async def test_runs_survive_a_restart_and_active_ones_become_interrupted(
     assert (await manager.get_run(done.id)).status == RunStatus.COMPLETED
     events = await manager.db_call(manager.store.read_events, busy.id, 0)
     assert events[-1]["type"] == "run" and events[-1]["run"]["status"] == "interrupted"
-    listed = await manager.list_runs()
-    assert {r.id for r in listed} == {done.id, busy.id}  # not the other server's run
+    listed = await manager.list_summaries()
+    assert {r["id"] for r in listed} == {done.id, busy.id}  # not the other server's run
 
 
 async def test_server_shutdown_interrupts_runs_and_writes_their_outputs(

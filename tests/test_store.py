@@ -1,4 +1,5 @@
-"""The journal's storage: stream text in a column of its own, and databases of versions 1-2."""
+"""The database: stream text in a column of its own, runs listed from their summaries, and
+databases of versions 1-3."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from jupyter_lapd.models import CellRecord, CellStatus, RunRecord, RunStatus
 from jupyter_lapd.store import SCHEMA_VERSION, Store, journal_columns
 
 STREAM = {
@@ -103,3 +105,54 @@ def test_a_version_2_journal_is_rebuilt_with_a_rowid_and_keeps_its_rows(tmp_path
 def without_rowid(conn: sqlite3.Connection) -> bool:
     (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'journal'").fetchone()
     return "WITHOUT ROWID" in sql
+
+
+def a_run(path: str, cells: int, status: RunStatus = RunStatus.COMPLETED) -> RunRecord:
+    done = [CellRecord(f"c{i}", CellStatus.DONE, execution_count=i + 1) for i in range(cells)]
+    return RunRecord(path=path, cells=done, status=status)
+
+
+def test_the_listing_is_each_run_without_its_cells_as_last_saved(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "lapd.db"))
+    first, second = a_run("a.ipynb", 3, RunStatus.RUNNING), a_run("b.ipynb", 2)
+    store.save_run(first, "/root")
+    store.save_run(second, "/root")
+    store.save_run(a_run("c.ipynb", 1), "/elsewhere")
+    first.cells[2].status, first.status = CellStatus.ERROR, RunStatus.FAILED
+    store.save_run(first, "/root")
+    listed = store.list_summaries(root="/root")  # newest first
+    assert listed == [("/root", r.to_dict(with_cells=False)) for r in (second, first)]
+    assert {s["id"]: s["cells_done"] for _, s in listed} == {first.id: 3, second.id: 2}
+    assert store.list_summaries(statuses=["failed"], root="/root") == [
+        ("/root", first.to_dict(with_cells=False))
+    ]
+    store.close()
+
+
+def test_a_version_3_database_gets_the_summaries_of_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    run = a_run("nb.ipynb", 4)
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, path TEXT NOT NULL, status TEXT NOT NULL,
+            created TEXT NOT NULL, root TEXT NOT NULL DEFAULT '', record TEXT NOT NULL
+        );
+        PRAGMA user_version=3;
+        """
+    )
+    conn.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+        (run.id, run.path, "completed", "2026-01-01T00:00:00Z", "/r", json.dumps(run.to_dict())),
+    )
+    conn.commit()
+    conn.close()
+
+    store = Store(str(db))
+    assert store.list_summaries() == [("/r", run.to_dict(with_cells=False))]
+    assert store.get_run(run.id) == run
+    store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
