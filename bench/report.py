@@ -27,7 +27,7 @@ def _median(values: Iterable[Any]) -> float | None:
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{scenario: {tool: {metric: median over the rounds}}}``, plus ratios."""
+    """``{scenario: {tool: {metric: median over the samples}}}``, plus ratios."""
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
         grouped.setdefault(run["scenario"], {}).setdefault(run["tool"], []).append(run)
@@ -36,7 +36,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
         out = summary[scenario] = {}
         for tool, tool_runs in by_tool.items():
             ok = [r for r in tool_runs if "error" not in r and "skipped" not in r]
-            row: dict[str, Any] = {"rounds": len(ok)}
+            # a scenario may be visited more than once a round (scenarios.VISITS)
+            row: dict[str, Any] = {"rounds": len({r["round"] for r in ok}), "samples": len(ok)}
             errors = [r.get("error") or r.get("skipped") for r in tool_runs if r not in ok]
             if errors:
                 row["errors"] = errors

@@ -92,11 +92,17 @@ def write_cost(path: str) -> float | None:
 
 
 def run_one(
-    ctx: Context, tool: str, name: str, args: argparse.Namespace, round_: int, workdir: Path
+    ctx: Context,
+    tool: str,
+    name: str,
+    args: argparse.Namespace,
+    round_: int,
+    workdir: Path,
+    visit: int = 0,
 ) -> dict[str, Any]:
     nonce = uuid.uuid4().hex[:8]
     scenario = scenarios.build(name, nonce, args.scale, args.size, args.runs)
-    folder = workdir / "root" / f"r{round_}" / tool
+    folder = workdir / "root" / f"r{round_}" / (f"{tool}-{visit}" if visit else tool)
     paths = scenarios.write(scenario, str(folder))
     if tool in DRIVERS:
         raw = run_driver(ctx, tool, scenario, paths)
@@ -104,7 +110,7 @@ def run_one(
         raw = run_headless(ctx, scenario, paths)
     else:
         raw = run_lapd(ctx, tool, scenario, paths)
-    raw["round"] = round_
+    raw["round"], raw["visit"] = round_, visit
     if raw.get("delivered_bytes") is not None and scenario.expect.get("bytes"):
         raw["delivered"] = raw["delivered_bytes"] / scenario.expect["bytes"]
     if "error" not in raw and (raw.get("final_size") or 0) >= 2e6:
@@ -154,20 +160,24 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for name in chosen:
                 here = [t for t in tools if t in TOOLS]
-                shift = round_ % len(here)
-                for tool in here[shift:] + here[:shift]:
-                    reason = skip_reason(tool, name, args.size)
-                    if reason is not None:
-                        if round_ == 0:
-                            runs.append({"tool": tool, "scenario": name, "skipped": reason})
-                        continue
-                    print(
-                        f"round {round_ + 1}/{args.rounds} {name:16} {tool:14}", end=" ", flush=True
-                    )
-                    raw = run_one(ctx, tool, name, args, round_, workdir)
-                    runs.append(raw)
-                    shown = raw.get("error") or f"{raw.get('wall_s', 0):.2f} s"
-                    print(shown, flush=True)
+                visits = scenarios.VISITS.get(name, 1)
+                for visit in range(visits):
+                    shift = (round_ * visits + visit) % len(here)
+                    for tool in here[shift:] + here[:shift]:
+                        reason = skip_reason(tool, name, args.size)
+                        if reason is not None:
+                            if round_ == visit == 0:
+                                runs.append({"tool": tool, "scenario": name, "skipped": reason})
+                            continue
+                        print(
+                            f"round {round_ + 1}/{args.rounds} {name:16} {tool:14}",
+                            end=" ",
+                            flush=True,
+                        )
+                        raw = run_one(ctx, tool, name, args, round_, workdir, visit)
+                        runs.append(raw)
+                        shown = raw.get("error") or f"{raw.get('wall_s', 0):.2f} s"
+                        print(shown, flush=True)
     finally:
         server.stop()
         load.stop()

@@ -29,6 +29,10 @@ SCENARIOS = (
 )
 # Only the server can hold 20 runs at once; the other tools have nothing to compare.
 SERVER_ONLY = frozenset({"concurrent_runs"})
+# Visits of each tool per round: `many_cells` lasts about half a second, and one run of it
+# varies between rounds by more (0.49-0.70 s for nbclient alone) than the per-cell
+# overhead it is there to measure, so its medians take three samples a round.
+VISITS = {"many_cells": 3}
 
 
 @dataclass

@@ -24,6 +24,8 @@ def test_scenarios_are_valid_notebooks(tmp_path):
 
 @pytest.mark.timeout(180)
 def test_benchmark_smoke_run(tmp_path):
+    from bench.scenarios import VISITS
+
     out = tmp_path / "results" / "latest.json"
     args = [
         sys.executable, "-m", "bench.run", "--rounds", "1", "--scale", "0.02",
@@ -40,6 +42,7 @@ def test_benchmark_smoke_run(tmp_path):
         for tool in ("floor", "nbclient", "lapd_new"):
             row = by_tool[tool]
             assert row["rounds"] == 1 and not row.get("errors"), (scenario, tool, row)
+            assert row["samples"] == VISITS.get(scenario, 1)
             assert row["wall_s"] > 0
     lapd = summary["chatty"]["lapd_new"]
     assert lapd["writes"] >= 1 and lapd["final_size"] > 0
