@@ -10,12 +10,13 @@ from queue import Empty
 from typing import Any
 
 import zmq
+from jupyter_client.session import Session
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
-from .iopub import LOST_NOTE, MessageCounter, coalesced
+from .iopub import LOST_NOTE, MessageCounter, coalesced, dating_headers
 
 MessageSink = Callable[[str, dict[str, Any]], None]
 # Before each read of the kernel's output: None to read on, or something to await first.
@@ -271,6 +272,9 @@ class Executor:
         km = self.client.km
         assert km is not None
         kc: Any = km.client()
+        session = getattr(kc, "session", None)  # the client's own clone of the kernel's
+        if isinstance(session, Session):
+            session.unpack = dating_headers(session.unpack)
         context = getattr(kc, "context", None)
         if isinstance(context, zmq.Context):  # a gateway's client speaks websockets instead
             context.setsockopt(zmq.RCVHWM, RECEIVE_HWM)  # for the sockets it opens next

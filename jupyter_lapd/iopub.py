@@ -4,7 +4,7 @@ kernel dropped noticed, and when each was sent."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -109,3 +109,40 @@ def sent_at(msg: dict[str, Any]) -> float | None:
         return None
     age = time.time() - date.timestamp()
     return time.monotonic() - max(age, 0.0)
+
+
+Unpack = Callable[[Any], Any]
+
+# The keys of every message header (the messaging protocol's): a dict unpacked with all of
+# them is a header or a parent header, never a message's content or metadata.
+_HEADER_KEYS = frozenset({"msg_id", "msg_type", "session", "date"})
+
+
+def dating_headers(unpack: Unpack) -> Unpack:
+    """``unpack`` (a jupyter_client ``Session``'s), turning a header's ``date`` into the
+    time-zoned datetime that ``Session.deserialize`` would make of it.
+
+    ``deserialize`` passes each header through jupyter_client's ``extract_dates``, which
+    parses its date with dateutil: ~9 of the ~25 µs a small message costs to read, as much
+    for each 64 KiB block of a kernel printing flat out. A date already parsed is left as
+    it is there; anything this does not parse (no time zone, another format) is still
+    parsed there, as before.
+    """
+
+    def unpack_dated(data: Any) -> Any:
+        obj = unpack(data)
+        if type(obj) is dict and obj.keys() >= _HEADER_KEYS and isinstance(obj["date"], str):
+            date = _aware_date(obj["date"])
+            if date is not None:
+                obj["date"] = date
+        return obj
+
+    return unpack_dated
+
+
+def _aware_date(text: str) -> datetime | None:
+    try:  # Python 3.10's fromisoformat does not read a trailing Z
+        date = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return date if date.tzinfo is not None else None

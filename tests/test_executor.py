@@ -4,6 +4,7 @@ output was lost."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import block_printer, read_nb
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
 
 from jupyter_lapd import executor, iopub
 
@@ -201,3 +204,41 @@ async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger
     else:
         assert len(streams) < blocks // 4
     assert max(len(o["text"]) for o in streams) <= iopub.COALESCE_CHARS + 65536
+
+
+def test_headers_are_dated_as_jupyter_client_dates_them_and_contents_are_left_alone() -> None:
+    session = Session(key=b"secret")
+    dated = session.clone()
+    dated.unpack = iopub.dating_headers(dated.unpack)
+    parent = session.msg("execute_request", {"code": "1"})
+    for date in ("2026-11-28T05:00:00.123456Z", "2026-11-28T06:00:00+01:00", "not a date"):
+        msg = session.msg("status", {"execution_state": "idle", "date": date}, parent=parent)
+        msg["header"]["date"] = date  # as the kernel wrote it
+        parts = session.serialize(msg)[1:]
+        assert dated.deserialize(parts) == session.deserialize(parts)
+    header = dated.unpack(session.pack({**parent["header"], "date": "2026-11-28T05:00:00Z"}))
+    assert header["date"] == datetime(2026, 11, 28, 5, tzinfo=timezone.utc)
+    content = dated.unpack(session.pack({"date": "2026-11-28T05:00:00Z"}))
+    assert content == {"date": "2026-11-28T05:00:00Z"}  # not a header: as it came
+
+
+async def test_the_run_reads_its_kernel_through_its_own_session_dating_headers() -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hi')")])
+    km = AsyncKernelManager(kernel_name="python3")
+    await km.start_kernel()
+    sunk: list[dict[str, Any]] = []
+    run = executor.Executor(nb, km, lambda cell_id, msg: sunk.append(msg))
+    try:
+        await run.start()
+        unpack = run.client.kc.session.unpack  # type: ignore[union-attr]
+        assert unpack is not km.session.unpack  # the kernel manager's session is not touched
+        stamp = "2026-11-28T05:00:00Z"
+        header = unpack(km.session.pack({**km.session.msg_header("status"), "date": stamp}))
+        assert isinstance(header["date"], datetime)
+        result = await run.run_cell(nb.cells[0], 0, "c0")
+    finally:
+        await run.stop()
+        await km.shutdown_kernel(now=True)
+    assert result.status == executor.OK
+    assert any(m["msg_type"] == "stream" and m["content"]["text"] == "hi\n" for m in sunk)
+    assert all(isinstance(m["header"]["date"], datetime) for m in sunk if "date" in m["header"])
