@@ -64,6 +64,10 @@ class WriteResult:
     seconds: float
     size: int
     read_seconds: float = 0.0  # of ``seconds``, re-reading the file (after someone else's save)
+    # what the write took of the machine, re-reading aside: its thread's CPU time and its
+    # waits for the disk; ``seconds`` also counts waiting for a CPU and the GIL, which on a
+    # machine busy with the kernel can be most of it (None: not measured, as ``seconds``)
+    cost: float | None = None
     destination: str = "file"  # or where a Destination put it ("shared_document", "contents")
 
 
@@ -124,7 +128,9 @@ def serialize(nb: nbformat.NotebookNode) -> bytes:
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
-def _atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[tuple[int, int, int], str, int]:
+def _atomic_write(
+    os_path: str, pieces: Iterable[bytes]
+) -> tuple[tuple[int, int, int], str, int, float]:
     """Every write of the file goes through here (tests inject disk faults at this seam)."""
     return atomic_write(os_path, pieces)
 
@@ -192,17 +198,19 @@ def write_cells(
     With an ``image`` (the writer's memory of its last write, updated here), a file that
     nobody else wrote since is not re-read, and unchanged cells are not re-serialised.
     """
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.thread_time()
     image = image if image is not None else FileImage()
-    read_seconds = 0.0
+    read_seconds = read_cpu = 0.0
     for _attempt in range(3):
-        preparing = time.monotonic()
+        preparing, cpu_preparing = time.monotonic(), time.thread_time()
         new, missing, fresh = _prepare(os_path, cells, image)
         if fresh:
             read_seconds += time.monotonic() - preparing
+            read_cpu += time.thread_time() - cpu_preparing
         if file_key(os.stat(os_path)) == new.key:
             break
-    key, digest, size = _atomic_write(os_path, file_pieces(new.frame[0], new.cells, new.frame[1]))
+    pieces = file_pieces(new.frame[0], new.cells, new.frame[1])
+    key, digest, size, synced = _atomic_write(os_path, pieces)
     image.path, image.key, image.nb = new.path, key, new.nb
     image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
     modified = datetime.fromtimestamp(key[2] / 1e9, tz=timezone.utc)
@@ -215,4 +223,5 @@ def write_cells(
         seconds=time.monotonic() - started,
         size=size,
         read_seconds=read_seconds,
+        cost=time.thread_time() - cpu_started - read_cpu + synced,
     )

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -200,13 +201,14 @@ def file_key(st: os.stat_result) -> _FileKey:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, int]:
+def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, int, float]:
     """Temp file in the same folder, fsync, rename: the path always names a whole file.
 
     The pieces are written one by one (file writes and hashing let go of the GIL), never
     joined into one big buffer. Returns the new file's key (as ``file_key``), sha256 and
     size; the key is taken from the temp file before the rename, so that a save landing
-    right after it cannot be mistaken for this write.
+    right after it cannot be mistaken for this write; and the seconds spent waiting for the
+    disk (the fsyncs).
     """
     folder = os.path.dirname(os_path) or "."
     try:
@@ -223,7 +225,9 @@ def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, 
                 digest.update(piece)
                 size += len(piece)
             f.flush()
+            syncing = time.monotonic()
             os.fsync(f.fileno())
+            synced = time.monotonic() - syncing
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
             key = file_key(os.fstat(f.fileno()))
@@ -233,11 +237,12 @@ def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, 
             os.unlink(tmp)
         raise
     dir_fd = os.open(folder, os.O_RDONLY)
+    syncing = time.monotonic()
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return key, digest.hexdigest(), size
+    return key, digest.hexdigest(), size, synced + time.monotonic() - syncing
 
 
 @dataclass

@@ -44,7 +44,8 @@ class NotebookWriter:
     ``mark_dirty`` is cheap and called on every event. No output waits more than
     ``interval`` seconds to reach the file: a write is started early enough (by the last
     write's duration, plus a tenth of the interval) to land before that. The interval grows
-    to ``cost_factor`` times the duration of the last write, so that writing a big
+    to ``cost_factor`` times the cost of the last write (its CPU time and disk waits, not
+    the time it spent waiting for a CPU the kernel was using), so that writing a big
     notebook stays a small share of the run; a cell's end (``urgent``) writes as soon as
     that budget allows. The merge and the disk I/O run in a worker thread, off the
     server's event loop, and re-serialise only what changed since the last write.
@@ -71,7 +72,8 @@ class NotebookWriter:
         self.cost_factor = cost_factor
         self._log = log or logging.getLogger(__name__)
         self._last_write = 0.0  # when the last write ended (monotonic)
-        self._last_cost = 0.0
+        self._last_cost = 0.0  # what it took of the machine (WriteResult.cost)
+        self._last_duration = 0.0  # how long it took
         self._dirty = False
         self._dirty_since = 0.0  # when the oldest change not in the file happened
         self._urgent = False
@@ -150,8 +152,9 @@ class NotebookWriter:
             return None
         self.error = None
         self._last_write = time.monotonic()
-        # what the next write will cost: a re-read (after someone else's save) is one-off
-        self._last_cost = result.seconds - result.read_seconds
+        # what the next write will take: a re-read (after someone else's save) is one-off
+        self._last_duration = result.seconds - result.read_seconds
+        self._last_cost = self._last_duration if result.cost is None else result.cost
         self.writes += 1
         self.bytes_written += result.size
         self._on_written(upto, result)
@@ -172,7 +175,7 @@ class NotebookWriter:
 
     def _due(self) -> float:
         # land the write before the oldest unwritten change is `interval` old
-        due = self._dirty_since + 0.9 * self.interval - self._last_cost
+        due = self._dirty_since + 0.9 * self.interval - self._last_duration
         if self._urgent:
             # a cell's end goes out promptly, yet a burst of short cells still coalesces
             gap = max(self.flush_interval / 4, self.cost_factor * self._last_cost)

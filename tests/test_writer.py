@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +13,14 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb, wait_until
 
-from jupyter_lapd.cellmerge import CellState, FileImage, merge_cells, serialize, write_cells
+from jupyter_lapd.cellmerge import (
+    CellState,
+    FileImage,
+    WriteResult,
+    merge_cells,
+    serialize,
+    write_cells,
+)
 from jupyter_lapd.iopub import sent_at
 from jupyter_lapd.writer import NotebookWriter
 
@@ -292,3 +300,46 @@ def test_a_message_is_dated_by_its_header_on_the_monotonic_clock():
     assert ahead is not None and before <= ahead <= time.monotonic()
     assert sent_at({"header": {"date": "2026-01-01T00:00:00Z"}}) is None
     assert sent_at({"header": {"date": datetime.now()}}) is None  # no time zone: unknown
+
+
+async def test_the_interval_follows_what_a_write_costs_not_how_long_it_waited(tmp_path):
+    class SlowToLand:
+        """A write that took 0.5 s, nearly all of it waiting for a CPU (a busy machine)."""
+
+        interval, key = 1.0, None
+
+        async def write(self, cells: dict) -> WriteResult:
+            return WriteResult("", "", set(), set(), seconds=0.5, size=1, cost=0.01)
+
+    async def route() -> SlowToLand:
+        return SlowToLand()
+
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None, route=route)
+    assert await w.write_now() is not None
+    assert w.interval == 1.0  # not 20 x 0.5 s
+    w.mark_dirty()
+    # started early enough to land in time: by how long the last one took
+    assert w._due() <= time.monotonic() + 0.9 * w.interval - 0.5 + 0.01
+
+
+def test_a_writes_cost_leaves_out_its_waits_for_the_gil(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook([f"x = {i}" for i in range(300)]), path)
+    cells = {f"c{i}": CellState([{"output_type": "stream", "name": "stdout", "text": "y\n" * 50}],
+                                i + 1, {}) for i in range(300)}  # fmt: skip
+    spinning = True
+
+    def spin() -> None:  # Python code that wants the GIL the whole time
+        n = 0
+        while spinning:
+            n += 1
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        result = write_cells(str(path), cells)
+    finally:
+        spinning = False
+        thread.join()
+    assert result.cost is not None and 0 < result.cost < result.seconds
+    assert read_nb(path).cells[0].outputs[0]["text"] == "y\n" * 50
