@@ -163,18 +163,8 @@ class Store:
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered by notebook path, status values and server root."""
-        return [record for _, record in self.list_rooted_runs(path, statuses, root, limit)]
-
-    def list_rooted_runs(
-        self,
-        path: str | None = None,
-        statuses: Sequence[str] | None = None,
-        root: str | None = None,
-        limit: int | None = None,
-    ) -> list[tuple[str, RunRecord]]:
-        """As ``list_runs``, each run with the root of the server it belongs to."""
         rows = self._select("record", path, statuses, root, limit)
-        return [(str(row[0]), RunRecord.from_dict(json.loads(row[1]))) for row in rows]
+        return [RunRecord.from_dict(json.loads(row[1])) for row in rows]
 
     def list_summaries(
         self,
@@ -183,9 +173,10 @@ class Store:
         root: str | None = None,
         limit: int | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """As ``list_rooted_runs``, each run as listed (``RunRecord.to_dict`` without its
-        cells). A page polls the listing every few seconds during a run: reading whole
-        records parsed every cell of every run kept (70 ms for 300 runs of 100 cells)."""
+        """As ``list_runs``, each run as listed (``RunRecord.to_dict`` without its cells)
+        with the root of the server it belongs to. A page polls the listing every few
+        seconds during a run: reading whole records parsed every cell of every run kept
+        (65 ms for 300 runs of 100 cells, ~2 ms so)."""
         rows = self._select("summary", path, statuses, root, limit)
         return [(str(row[0]), json.loads(row[1])) for row in rows]
 
