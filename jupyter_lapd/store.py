@@ -99,10 +99,15 @@ class Store:
         """Bring a database written by an earlier version to this schema."""
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
         if "summary" not in columns:  # versions 1 to 3: listing parsed every cell of a run
-            self._conn.execute("ALTER TABLE runs ADD COLUMN summary TEXT")
-            for run_id, record in self._conn.execute("SELECT id, record FROM runs").fetchall():
-                summary = _summary(RunRecord.from_dict(json.loads(record)))
-                self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
+            try:
+                self._conn.execute("ALTER TABLE runs ADD COLUMN summary TEXT")
+            except sqlite3.OperationalError as e:
+                if "duplicate column" not in str(e):
+                    raise  # not another process opening the file at the same moment
+        missing = "SELECT id, record FROM runs WHERE summary IS NULL"
+        for run_id, record in self._conn.execute(missing).fetchall():
+            summary = _summary(RunRecord.from_dict(json.loads(record)))
+            self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
         if "text" not in columns:  # version 1: stream text inside the event's JSON
             self._conn.execute("ALTER TABLE journal ADD COLUMN text TEXT")
@@ -177,8 +182,8 @@ class Store:
         with the root of the server it belongs to. A page polls the listing every few
         seconds during a run: reading whole records parsed every cell of every run kept
         (65 ms for 300 runs of 100 cells, ~2 ms so)."""
-        rows = self._select("summary", path, statuses, root, limit)
-        return [(str(row[0]), json.loads(row[1])) for row in rows]
+        rows = self._select("COALESCE(summary, record)", path, statuses, root, limit)
+        return [(str(row[0]), _as_listed(json.loads(row[1]))) for row in rows]
 
     def _select(
         self,
@@ -316,3 +321,9 @@ def journal_event(event: str, text: str | None) -> dict[str, Any]:
 def _summary(run: RunRecord) -> str:
     """The run as a listing shows it, stored beside the whole record."""
     return json.dumps(run.to_dict(with_cells=False))
+
+
+def _as_listed(data: dict[str, Any]) -> dict[str, Any]:
+    """A summary, or a whole record that has none yet (a process that opened the file
+    while it was being given its summaries): the same either way."""
+    return RunRecord.from_dict(data).to_dict(with_cells=False) if "cells" in data else data

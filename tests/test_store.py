@@ -156,3 +156,22 @@ def test_a_version_3_database_gets_the_summaries_of_its_runs(tmp_path: Path) -> 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_a_run_saved_without_a_summary_is_listed_from_its_record(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    store = Store(str(db))
+    run = a_run("nb.ipynb", 2, RunStatus.RUNNING)
+    conn = sqlite3.connect(db)  # a process of an earlier version, sharing the file
+    conn.execute(
+        "INSERT INTO runs (id, path, status, created, root, record) VALUES (?, ?, ?, ?, ?, ?)",
+        (run.id, run.path, "running", "2026-01-01T00:00:00Z", "", json.dumps(run.to_dict())),
+    )
+    conn.commit()
+    conn.close()
+    assert store.list_summaries() == [("", run.to_dict(with_cells=False))]
+    store.close()
+    Store(str(db)).close()  # the next open gives it its summary
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT summary FROM runs").fetchone()[0] is not None
+    conn.close()
