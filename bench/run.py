@@ -3,7 +3,8 @@
 One process tree: this process starts a real ``jupyter server`` with jupyter_lapd as its
 child, runs the other tools as child processes too, and in each round visits the tools in
 a rotated order, so that no tool always runs first (cold caches) or last (a machine warmed
-up by the others). Results: ``bench/results/latest.json`` and a PNG chart beside it.
+up by the others), reversed every other time so that no tool always runs right after the
+same one. Results: ``bench/results/latest.json`` and a PNG chart beside it.
 
     python -m bench.run --rounds 3               # the full benchmark (1 GB huge_output)
     python -m bench.run --scale 0.1 --size 10M   # a quick development run
@@ -162,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                 here = [t for t in tools if t in TOOLS]
                 visits = scenarios.VISITS.get(name, 1)
                 for visit in range(visits):
-                    shift = (round_ * visits + visit) % len(here)
-                    for tool in here[shift:] + here[:shift]:
+                    turn = round_ * visits + visit
+                    order = here[turn % len(here) :] + here[: turn % len(here)]
+                    if turn % 2:  # so that no tool always follows the same one
+                        order.reverse()
+                    for tool in order:
                         reason = skip_reason(tool, name, args.size)
                         if reason is not None:
                             if round_ == visit == 0:
