@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 import nbformat
@@ -237,7 +236,7 @@ class ActiveRun:
                     "execution": result.execution,
                     "finished": isoformat(finished),
                 },
-                urgent=self._worth_writing_now(finished - started),
+                urgent=self.writer.worth_writing_now((finished - started).total_seconds()),
             )
             self._persist_soon()
             if self._cancelled():
@@ -260,17 +259,6 @@ class ActiveRun:
             self._finish(RunStatus.CANCELLED)
         else:
             self._finish(RunStatus.COMPLETED)
-
-    def _worth_writing_now(self, ran_for: timedelta) -> bool:
-        """Whether a cell's end should reach the file as soon as the writer allows.
-
-        The end of a cell that ran a while is news worth writing promptly. In a burst of
-        short cells the next end comes at once: writing after each (every quarter of
-        ``flush_interval``) made a notebook of trivial cells ~4% slower, the writer's
-        thread holding the GIL the run needs between cells, and the file's own interval
-        already bounds how stale it gets.
-        """
-        return ran_for.total_seconds() >= self.writer.flush_interval / 4
 
     def _finish(self, status: RunStatus, error: str | None = None) -> None:
         """Decide the outcome; it becomes visible once the file holds everything."""
