@@ -46,8 +46,8 @@ class NotebookWriter:
     write's duration, plus a tenth of the interval) to land before that. The interval grows
     to ``cost_factor`` times the cost of the last write (its CPU time and disk waits, not
     the time it spent waiting for a CPU the kernel was using), so that writing a big
-    notebook stays a small share of the run; a cell's end (``urgent``) writes as soon as
-    that budget allows. The merge and the disk I/O run in a worker thread, off the
+    notebook stays a small share of the run; the end of a cell that ran a while
+    (``urgent``, see ``worth_writing_now``) writes as soon as that budget allows. The merge and the disk I/O run in a worker thread, off the
     server's event loop, and re-serialise only what changed since the last write.
     """
 
