@@ -106,7 +106,7 @@ class Store:
                     raise  # not another process opening the file at the same moment
         missing = "SELECT id, record FROM runs WHERE summary IS NULL"
         for run_id, record in self._conn.execute(missing).fetchall():
-            summary = _summary(RunRecord.from_dict(json.loads(record)))
+            summary = json.dumps(RunRecord.from_dict(json.loads(record)).to_dict(with_cells=False))
             self._conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (summary, run_id))
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
         if "text" not in columns:  # version 1: stream text inside the event's JSON
@@ -133,7 +133,9 @@ class Store:
     # -- runs -------------------------------------------------------------------------
 
     def save_run(self, run: RunRecord, root: str = "") -> None:
-        record, summary = json.dumps(run.to_dict(with_cells=True)), _summary(run)
+        data = run.to_dict(with_cells=True)  # the summary is the same without its cells
+        record = json.dumps(data)
+        summary = json.dumps({key: value for key, value in data.items() if key != "cells"})
         with self._lock, self._conn:
             self._conn.execute(
                 "INSERT INTO runs (id, path, status, created, root, record, summary)"
@@ -316,11 +318,6 @@ def journal_event(event: str, text: str | None) -> dict[str, Any]:
     if text is not None:
         parsed["output"]["text"] = text
     return parsed
-
-
-def _summary(run: RunRecord) -> str:
-    """The run as a listing shows it, stored beside the whole record."""
-    return json.dumps(run.to_dict(with_cells=False))
 
 
 def _as_listed(data: dict[str, Any]) -> dict[str, Any]:
