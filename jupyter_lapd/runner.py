@@ -13,14 +13,14 @@ from nbformat import NotebookNode
 
 from . import events as ev
 from .activity import ActivityHandover
+from .cellloop import CellLoop
 from .cellmerge import CellState, WriteResult, cell_states, merge_cells, note_output
 from .deleted import DeletedCells
 from .events import EventHub
-from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
+from .executor import Executor
 from .iopub import sent_at
 from .kernels import KernelLease, KernelProvider
 from .models import CellStatus, RunRecord, RunStatus, isoformat, utcnow
-from .notebooks import cell_index
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel, events_from_message
 from .writer import NotebookWriter, Route
 
@@ -28,11 +28,9 @@ Persist = Callable[[RunRecord], Awaitable[None]]
 # How often a running run's record is saved (its events are journaled every ~0.1 s, and
 # recovery takes the cells' progress from them).
 SAVE_INTERVAL = 0.5
-# How long a kernel death waits for news of a restart from the UI, which explains it.
-RESTART_GRACE = 2.0
 
 
-class ActiveRun:
+class ActiveRun(CellLoop):
     """Executes a run's cells in order and keeps journal, subscribers and file in step.
 
     Every change goes through ``_emit``: the event is numbered by the hub, applied to the
@@ -190,76 +188,6 @@ class ActiveRun:
         finally:
             await self._wind_down(executor)
 
-    async def _run_cells(self, executor: Executor) -> None:
-        rec = self.record
-        indices = cell_index(self._nb)
-        for position, cell in enumerate(rec.cells, start=1):
-            if self._cancelled():
-                break
-            if not await self._deleted.still_there(cell.id, self.writer.written_mtime_ns):
-                cell.status = CellStatus.SKIPPED
-                continue
-            nb_cell = self._nb.cells[indices[cell.id]]
-            started = utcnow()
-            cell.status, cell.started = CellStatus.RUNNING, started
-            self._emit({"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(started)})
-            self._persist_soon()
-            if nb_cell.source.strip():
-                try:
-                    result = await executor.run_cell(nb_cell, indices[cell.id], cell.id)
-                except Exception as e:  # the channel to the kernel broke (a gateway gone)
-                    self._log.warning("jupyter_lapd: lost the kernel: %r", e)
-                    result = CellResult(LOST, error=f"{type(e).__name__}: {e}")
-            else:  # Jupyter does not send empty cells to the kernel
-                result = CellResult(OK)
-            if result.status == DEAD and self._restart_pending(executor):
-                # A restart from JupyterLab kills the kernel before the server announces
-                # the restart (ServerEventFollower aborts the run, cancelling this task):
-                # give that announcement a moment to name the real cause.
-                try:
-                    await asyncio.sleep(RESTART_GRACE)
-                except asyncio.CancelledError:
-                    if not self._cancel_requested:
-                        raise  # not the abort: let the cancellation through
-            finished = utcnow()
-            cell.finished, cell.execution_count = finished, result.execution_count
-            cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR
-            if result.status in (DEAD, LOST) and not self._cancelled():
-                what = "the kernel died" if result.status == DEAD else "lost the kernel"
-                self._note(cell.id, f"{what} while running this cell ({_now()})")
-            self._emit(
-                {
-                    "type": ev.CELL_END,
-                    "cell_id": cell.id,
-                    "status": cell.status.value,
-                    "execution_count": result.execution_count,
-                    "execution": result.execution,
-                    "finished": isoformat(finished),
-                },
-                urgent=self.writer.worth_writing_now((finished - started).total_seconds()),
-            )
-            self._persist_soon()
-            if self._cancelled():
-                break
-            if result.status == DEAD:
-                self._finish(RunStatus.FAILED, f"kernel died while running cell {position}")
-                return
-            if result.status == LOST:
-                self._finish(
-                    RunStatus.FAILED,
-                    f"lost the connection to the kernel while running cell {position}"
-                    f" ({result.error})",
-                )
-                return
-            if result.status == TIMEOUT or (result.status != OK and not rec.allow_errors):
-                reason = "aborted" if result.status == ABORTED else result.error
-                self._finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
-                return
-        if self._cancelled():
-            self._finish(RunStatus.CANCELLED)
-        else:
-            self._finish(RunStatus.COMPLETED)
-
     def _finish(self, status: RunStatus, error: str | None = None) -> None:
         """Decide the outcome; it becomes visible once the file holds everything."""
         rec = self.record
@@ -372,15 +300,19 @@ class ActiveRun:
         if status != RunStatus.CANCELLED:
             self._decide(status, reason)
         self._cancel_requested = True
-        if self.record.current_cell_id is not None and self._lease is not None:
-            try:
-                await self._kernels.interrupt(self._lease.kernel_id)
-            except Exception as e:
-                self._log.warning("jupyter_lapd: interrupt failed: %s", e)
+        if self.record.current_cell_id is not None:
+            await self._interrupt()
         if self.task is not None:
             done, _ = await asyncio.wait({self.task}, timeout=self._cancel_grace)
             if not done:
                 self.task.cancel()
+
+    async def _interrupt(self) -> None:
+        if self._lease is not None:
+            try:
+                await self._kernels.interrupt(self._lease.kernel_id)
+            except Exception as e:
+                self._log.warning("jupyter_lapd: interrupt failed: %s", e)
 
     def move(self, api_path: str, os_path: str) -> None:
         """Follow a rename of the notebook: later writes go to its new place."""

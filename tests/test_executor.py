@@ -15,7 +15,7 @@ from conftest import block_printer, read_nb
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
 
-from jupyter_lapd import executor, iopub
+from jupyter_lapd import cellclient, executor, iopub
 
 
 class _SilentChannel:
@@ -30,10 +30,10 @@ class _Client:
 
 
 async def test_silence_after_the_reply_ends_the_cell_with_a_note(monkeypatch):
-    monkeypatch.setattr(executor, "IOPUB_SILENCE", 0.01)
+    monkeypatch.setattr(cellclient, "IOPUB_SILENCE", 0.01)
     sunk: list[dict[str, Any]] = []
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('a' * 10**9)")])
-    client = executor._StreamingClient(nb, sunk.append)
+    client = cellclient.StreamingClient(nb, sunk.append)
     client.kc = _Client()
     cell = nb.cells[0]
     cell.metadata["execution"] = {"shell.execute_reply": "2026-01-01T00:00:00Z"}  # reply in
@@ -118,7 +118,7 @@ async def test_a_cell_whose_idle_was_dropped_ends_when_a_probe_comes_back(
     # message is dropped with the rest. The silence would end the cell only after
     # IOPUB_SILENCE (here made longer than the test waits): the kernel's answer to a
     # question asked once the reply is in must end it instead.
-    monkeypatch.setattr(executor, "IOPUB_SILENCE", 600)
+    monkeypatch.setattr(cellclient, "IOPUB_SILENCE", 600)
     monkeypatch.setattr(executor, "IOPUB_TIMEOUT", 600)  # nbclient's own wait, likewise
     flag = tmp_path / "printed"
     stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
@@ -175,7 +175,7 @@ def test_a_joined_stream_message_stops_growing_at_its_limit(monkeypatch) -> None
     assert [m["content"]["text"] for m in joined] == ["abab", "abab", "ab"]
 
 
-@pytest.mark.parametrize("step_bytes", [executor.DRAIN_BYTES, 1])
+@pytest.mark.parametrize("step_bytes", [cellclient.DRAIN_BYTES, 1])
 async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger_events(
     step_bytes, monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
@@ -183,7 +183,7 @@ async def test_output_queued_while_the_run_was_busy_is_journaled_in_fewer_bigger
     # run does not read; once it reads on, they come in a few events of up to 1 MiB, as
     # many as one step of the loop reads (with a 1-byte bound: the awaited message and
     # one more).
-    monkeypatch.setattr(executor, "DRAIN_BYTES", step_bytes)
+    monkeypatch.setattr(cellclient, "DRAIN_BYTES", step_bytes)
     blocks = 100
     flag = tmp_path / "printed"
     stall_reading_once(monkeypatch, lapd_app.manager.hub, until=flag)
@@ -242,3 +242,45 @@ async def test_the_run_reads_its_kernel_through_its_own_session_dating_headers()
     assert result.status == executor.OK
     assert any(m["msg_type"] == "stream" and m["content"]["text"] == "hi\n" for m in sunk)
     assert all(isinstance(m["header"]["date"], datetime) for m in sunk if "date" in m["header"])
+
+
+async def test_the_next_cell_goes_to_the_kernel_once_the_one_before_has_its_reply(
+    monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # The kernel has finished a cell when its execute reply comes; its idle message
+    # follows. Here the first cell holds the kernel's iopub thread for half a second, so
+    # that its output and idle message come that much after its reply: the second cell
+    # must go to the kernel meanwhile, and its output still land in its own cell, after
+    # the first's.
+    order: list[str] = []
+    send, process = Session.send, cellclient.StreamingClient.process_message
+
+    def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
+            order.append("sent " + msg_or_type["content"]["code"].splitlines()[-1])
+        return send(self, stream, msg_or_type, *args, **kwargs)
+
+    def processing(self: Any, msg: dict[str, Any], cell: Any, index: int) -> Any:
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            order.append(f"idle of c{index}")
+        return process(self, msg, cell, index)
+
+    monkeypatch.setattr(Session, "send", sending)
+    monkeypatch.setattr(cellclient.StreamingClient, "process_message", processing)
+    hold = "import time\nget_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(0.5))\n"
+    path = lapd_notebook([hold + "print('a')", "print('b')"], "two.ipynb")
+    run = await lapd_wait((await lapd_start("two.ipynb"))["id"])
+    assert run["status"] == "completed"
+    assert order == ["sent print('a')", "sent print('b')", "idle of c0", "idle of c1"]
+    cells = read_nb(path).cells
+    assert [o["text"] for o in cells[0].outputs] == ["a\n"]
+    assert [o["text"] for o in cells[1].outputs] == ["b\n"]
+    assert cells[1].execution_count == cells[0].execution_count + 1
+    events = lapd_app.manager.store.read_events(run["id"])
+    steps = [(e["type"], e["cell_id"]) for e in events if e["type"] in ("cell_start", "cell_end")]
+    assert steps == [
+        ("cell_start", "c0"),
+        ("cell_end", "c0"),
+        ("cell_start", "c1"),
+        ("cell_end", "c1"),
+    ]

@@ -53,7 +53,9 @@ async def test_listed_cells_run_in_notebook_order(lapd_notebook, lapd_start, lap
 
 
 async def test_failing_cell_stops_the_run(lapd_notebook, lapd_start, lapd_wait):
-    path = lapd_notebook(["print('before')", "1/0", "print('after')"])
+    # the cell after the error never reaches the kernel (it writes a file if it runs)
+    after = "print('after')\nopen('after-ran', 'w').close()"
+    path = lapd_notebook(["print('before')", "1/0", after])
     run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
     assert run["status"] == "failed"
     assert "ZeroDivisionError" in run["error"]
@@ -62,6 +64,7 @@ async def test_failing_cell_stops_the_run(lapd_notebook, lapd_start, lapd_wait):
     assert nb.cells[1].outputs[0]["output_type"] == "error"
     assert nb.cells[1].outputs[0]["ename"] == "ZeroDivisionError"
     assert nb.cells[2].outputs == []
+    assert not (path.parent / "after-ran").exists()
 
 
 async def test_allow_errors_runs_on(lapd_notebook, lapd_start, lapd_wait):
