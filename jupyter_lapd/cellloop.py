@@ -32,6 +32,7 @@ class CellLoop:
     _deleted: DeletedCells
     _log: logging.Logger
     _cancel_requested: bool
+    _aborted: bool
 
     def _emit(
         self, event: dict[str, Any], since: float | None = None, urgent: bool = False
@@ -85,8 +86,9 @@ class CellLoop:
                     sent.submission = executor.submit(nb_cell, indices[cell.id], cell.id)
                 if ahead is not None and not await self._end_cell(ahead, executor):
                     ahead = None
-                    if self._cancelled() and sent.submission is not None:
-                        await self._interrupt()  # it may be running already: stop it too
+                    if self._cancelled() and not self._aborted and sent.submission is not None:
+                        # cancelled once this cell was sent: it may be running already
+                        await self._interrupt()
                         self._start_cell(sent, executor)
                         ahead = sent
                     break

@@ -77,6 +77,7 @@ class ActiveRun(CellLoop):
         self._activity: ActivityHandover | None = None
         self._deleted = DeletedCells(os_path, [c.id for c in record.cells], self._log)
         self._cancel_requested = False
+        self._aborted = False  # ended from outside, without waiting for the kernel
         self.task: asyncio.Task[None] | None = None
         self._outcome: tuple[RunStatus, str | None] | None = None
         self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
@@ -283,7 +284,7 @@ class ActiveRun(CellLoop):
         """End the run now (server shutdown, kernel restarted under it), without waiting
         for the kernel; the file is still written, with a note in the running cell."""
         self._decide(status, reason)
-        self._cancel_requested = True
+        self._cancel_requested = self._aborted = True
         if self.task is not None:
             self.task.cancel()
 

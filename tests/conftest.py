@@ -11,6 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -171,3 +172,24 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def read_first_idle_late(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The server reads the idle message of the first cell it runs ``seconds`` late, as a
+    server busy with something else would; the cell's execute reply comes in time.
+
+    The cell must end quietly (no output in its last moments), so that its idle comes on
+    its own, through the channel's ``get_msg``, and not among a batch of queued messages.
+    """
+    get_msg = AsyncZMQSocketChannel.get_msg
+    delayed: list[dict[str, Any]] = []
+
+    async def late(self: AsyncZMQSocketChannel, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        msg = await get_msg(self, *args, **kwargs)
+        idle = msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+        if idle and not delayed and msg["parent_header"].get("msg_type") == "execute_request":
+            delayed.append(msg)
+            await asyncio.sleep(seconds)
+        return msg
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", late)

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import block_printer, read_nb
+from conftest import block_printer, read_first_idle_late, read_nb
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
 
@@ -248,16 +248,16 @@ async def test_the_next_cell_goes_to_the_kernel_once_the_one_before_has_its_repl
     monkeypatch, lapd_app, lapd_notebook, lapd_start, lapd_wait
 ):
     # The kernel has finished a cell when its execute reply comes; its idle message
-    # follows. Here the first cell holds the kernel's iopub thread for half a second, so
-    # that its output and idle message come that much after its reply: the second cell
-    # must go to the kernel meanwhile, and its output still land in its own cell, after
-    # the first's.
+    # follows. Here the server reads the first cell's idle half a second late: the second
+    # cell must go to the kernel meanwhile, and its output still land in its own cell,
+    # after the first's.
+    read_first_idle_late(monkeypatch, 0.5)
     order: list[str] = []
     send, process = Session.send, cellclient.StreamingClient.process_message
 
     def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
-            order.append("sent " + msg_or_type["content"]["code"].splitlines()[-1])
+            order.append("sent " + msg_or_type["content"]["code"].splitlines()[0])
         return send(self, stream, msg_or_type, *args, **kwargs)
 
     def processing(self: Any, msg: dict[str, Any], cell: Any, index: int) -> Any:
@@ -267,11 +267,11 @@ async def test_the_next_cell_goes_to_the_kernel_once_the_one_before_has_its_repl
 
     monkeypatch.setattr(Session, "send", sending)
     monkeypatch.setattr(cellclient.StreamingClient, "process_message", processing)
-    hold = "import time\nget_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(0.5))\n"
-    path = lapd_notebook([hold + "print('a')", "print('b')"], "two.ipynb")
+    first = "print('a', flush=True)\nimport time\ntime.sleep(0.3)"
+    path = lapd_notebook([first, "print('b')"], "two.ipynb")
     run = await lapd_wait((await lapd_start("two.ipynb"))["id"])
     assert run["status"] == "completed"
-    assert order == ["sent print('a')", "sent print('b')", "idle of c0", "idle of c1"]
+    assert order == ["sent print('a', flush=True)", "sent print('b')", "idle of c0", "idle of c1"]
     cells = read_nb(path).cells
     assert [o["text"] for o in cells[0].outputs] == ["a\n"]
     assert [o["text"] for o in cells[1].outputs] == ["b\n"]

@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import held_until, read_nb, wait_until
+from conftest import held_until, read_first_idle_late, read_nb, wait_until
+from jupyter_client.session import Session
 from tornado.httpclient import HTTPClientError
 
 
@@ -92,6 +94,40 @@ async def test_cancel_interrupts_and_skips(
     outputs = read_nb(path).cells[0].outputs
     assert outputs[0]["text"] == "started\n"
     assert outputs[-1]["ename"] == "KeyboardInterrupt"
+
+
+async def test_a_cancel_once_the_next_cell_was_sent_stops_that_cell_too(
+    monkeypatch, jp_fetch, lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # The server reads the first cell's idle message 3 s late: meanwhile the second cell
+    # (a long sleep) has been sent on the first one's reply and is running, while the
+    # first is still the run's running cell. A cancel then must stop the second as well,
+    # and keep its output.
+    read_first_idle_late(monkeypatch, 3)
+    sent: list[str] = []
+    send = Session.send
+
+    def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
+            sent.append(msg_or_type["content"]["code"])
+        return send(self, stream, msg_or_type, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "send", sending)
+    first = "print('a', flush=True)\nimport time\ntime.sleep(0.3)"
+    sleep = "import time\ntime.sleep(60)\nprint('slept')"
+    path = lapd_notebook([first, sleep, "print('c')"])
+    run = await lapd_start("nb.ipynb")
+    await wait_until(lambda: len(sent) == 2)
+    await asyncio.sleep(0.3)  # the second cell is in its sleep
+    assert lapd_app.manager.active_run(run["id"]).record.current_cell_id == "c0"
+    await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
+    run = await lapd_wait(run["id"], timeout=30)
+    assert run["status"] == "cancelled"
+    assert [c["status"] for c in run["cells"]] == ["done", "error", "skipped"]
+    nb = read_nb(path)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["a\n"]
+    assert nb.cells[1].outputs[-1]["ename"] == "KeyboardInterrupt"
+    assert nb.cells[2].outputs == []
 
 
 async def test_second_run_on_busy_notebook_is_409(lapd_notebook, lapd_start, lapd_wait, jp_fetch):
