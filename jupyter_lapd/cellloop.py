@@ -13,7 +13,7 @@ from nbformat import NotebookNode
 from . import events as ev
 from .cellclient import Submission
 from .deleted import DeletedCells
-from .executor import ABORTED, DEAD, LOST, OK, TIMEOUT, CellResult, Executor
+from .executor import ABORTED, DEAD, ERROR, LOST, OK, TIMEOUT, CellResult, Executor
 from .models import CellRecord, CellStatus, RunRecord, RunStatus, isoformat, utcnow
 from .notebooks import cell_index
 from .writer import NotebookWriter
@@ -112,7 +112,9 @@ class CellLoop:
         assert submission.task is not None
         try:
             reply = await asyncio.shield(submission.replied)
-            if not executor.keeping_up:
+            if reply is None or not executor.keeping_up:
+                # no reply: the cell's result says why (a dead kernel, or a cell nbclient
+                # does not send, tagged skip-execution)
                 await asyncio.wait({submission.task})
         except asyncio.CancelledError:
             if not self._cancel_requested:
@@ -121,8 +123,13 @@ class CellLoop:
             # with the run, and ends as a cell whose kernel went away (see _end_cell)
             submission.task.cancel()
             return False
-        status = (reply or {}).get("content", {}).get("status")
-        return status == OK or (status is not None and self.record.allow_errors)
+        if reply is not None:
+            status = reply.get("content", {}).get("status")
+        elif submission.task.exception() is None:
+            status = submission.task.result().status
+        else:
+            return False  # the channel to the kernel broke: _end_cell says so
+        return status == OK or (status in (ERROR, ABORTED) and self.record.allow_errors)
 
     def _start_cell(self, sent: _Sent, executor: Executor) -> None:
         cell = sent.cell

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from conftest import held_until, read_first_idle_late, read_nb, wait_until
 from jupyter_client.session import Session
@@ -76,6 +77,19 @@ async def test_allow_errors_runs_on(lapd_notebook, lapd_start, lapd_wait):
     assert run["status"] == "completed"
     assert [c["status"] for c in run["cells"]] == ["error", "done"]
     assert read_nb(path).cells[1].outputs[0]["text"] == "after\n"
+
+
+async def test_a_cell_tagged_skip_execution_is_passed_over(lapd_notebook, lapd_start, lapd_wait):
+    # nbclient does not send such a cell: it has no reply, and the run goes on after it
+    path = lapd_notebook(["print(1)", "print(2)", "print(3)"])
+    nb = read_nb(path)
+    nb.cells[1].metadata["tags"] = ["skip-execution"]
+    nbformat.write(nb, path)
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    assert run["status"] == "completed"
+    assert [c["status"] for c in run["cells"]] == ["done", "done", "done"]
+    cells = read_nb(path).cells
+    assert [[o["text"] for o in c.outputs] for c in cells] == [["1\n"], [], ["3\n"]]
 
 
 async def test_cancel_interrupts_and_skips(
