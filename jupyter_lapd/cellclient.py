@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 from nbclient import NotebookClient
+from nbclient.client import timestamp
 from nbclient.exceptions import CellExecutionComplete
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
@@ -79,8 +80,8 @@ class StreamingClient(NotebookClient):
         self._counters = MessageCounter()
         self._noted: str | None = None  # the request whose cell already says output was lost
         self._reader: tuple[Any, zmq.Socket[bytes] | None] | None = None  # (socket, shadow)
-        self.submitted: dict[int, Submission] = {}  # by cell index, until its output is read
-        self.requests: dict[str, Submission] = {}  # by execute request, likewise
+        self.submitted: dict[int, Submission] = {}  # by cell index, until its result
+        self.requests: dict[str, Submission] = {}  # by execute request, until read
         self.unreplied: dict[str, Submission] = {}  # by execute request, until its reply
         # read by one cell's reading but sent for the next one's (see ``_arrivals``)
         self._stash: list[dict[str, Any]] = []
@@ -100,9 +101,9 @@ class StreamingClient(NotebookClient):
             if msg_type == "status":
                 state = content["execution_state"]
                 if state in ("busy", "idle"):
-                    timing[f"iopub.status.{state}"] = _timestamp(msg)
+                    timing[f"iopub.status.{state}"] = str(timestamp(msg))
             elif msg_type == "execute_input":
-                timing["iopub.execute_input"] = _timestamp(msg)
+                timing["iopub.execute_input"] = str(timestamp(msg))
         self._sink(msg)
         if msg_type == "status" and content["execution_state"] == "idle":
             raise CellExecutionComplete()
@@ -260,9 +261,3 @@ _LATER: dict[str, Any] = {"msg_type": "", "parent_header": {}, "content": {}}
 def _replied(cell: NotebookNode) -> bool:
     """Whether the cell's execute reply is in (nbclient records its time in the cell)."""
     return "shell.execute_reply" in cell.get("metadata", {}).get("execution", {})
-
-
-def _timestamp(msg: dict[str, Any]) -> str:
-    from nbclient.client import timestamp
-
-    return str(timestamp(msg))

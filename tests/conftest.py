@@ -12,6 +12,7 @@ from typing import Any
 import nbformat
 import pytest
 from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -193,3 +194,16 @@ def read_first_idle_late(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Non
         return msg
 
     monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", late)
+
+
+def record_sent_cells(monkeypatch: pytest.MonkeyPatch, into: list[str]) -> None:
+    """Append ``sent <first line of its code>`` to ``into`` for each execute request the
+    server sends to a kernel, as it sends it."""
+    send = Session.send
+
+    def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
+            into.append("sent " + msg_or_type["content"]["code"].splitlines()[0])
+        return send(self, stream, msg_or_type, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "send", sending)

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import block_printer, read_first_idle_late, read_nb
+from conftest import block_printer, read_first_idle_late, read_nb, record_sent_cells
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
 
@@ -253,19 +253,14 @@ async def test_the_next_cell_goes_to_the_kernel_once_the_one_before_has_its_repl
     # after the first's.
     read_first_idle_late(monkeypatch, 0.5)
     order: list[str] = []
-    send, process = Session.send, cellclient.StreamingClient.process_message
-
-    def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
-            order.append("sent " + msg_or_type["content"]["code"].splitlines()[0])
-        return send(self, stream, msg_or_type, *args, **kwargs)
+    record_sent_cells(monkeypatch, order)
+    process = cellclient.StreamingClient.process_message
 
     def processing(self: Any, msg: dict[str, Any], cell: Any, index: int) -> Any:
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             order.append(f"idle of c{index}")
         return process(self, msg, cell, index)
 
-    monkeypatch.setattr(Session, "send", sending)
     monkeypatch.setattr(cellclient.StreamingClient, "process_message", processing)
     first = "print('a', flush=True)\nimport time\ntime.sleep(0.3)"
     path = lapd_notebook([first, "print('b')"], "two.ipynb")

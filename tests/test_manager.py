@@ -8,12 +8,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
-from conftest import held_until, read_first_idle_late, read_nb, wait_until
-from jupyter_client.session import Session
+from conftest import held_until, read_first_idle_late, read_nb, record_sent_cells, wait_until
 from tornado.httpclient import HTTPClientError
 
 
@@ -119,14 +117,7 @@ async def test_a_cancel_once_the_next_cell_was_sent_stops_that_cell_too(
     # and keep its output.
     read_first_idle_late(monkeypatch, 3)
     sent: list[str] = []
-    send = Session.send
-
-    def sending(self: Session, stream: Any, msg_or_type: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(msg_or_type, dict) and msg_or_type["header"]["msg_type"] == "execute_request":
-            sent.append(msg_or_type["content"]["code"])
-        return send(self, stream, msg_or_type, *args, **kwargs)
-
-    monkeypatch.setattr(Session, "send", sending)
+    record_sent_cells(monkeypatch, sent)
     first = "print('a', flush=True)\nimport time\ntime.sleep(0.3)"
     sleep = "import time\ntime.sleep(60)\nprint('slept')"
     path = lapd_notebook([first, sleep, "print('c')"])
