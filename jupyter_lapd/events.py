@@ -32,6 +32,10 @@ JOURNAL_BACKLOG_BYTES = 24 * 1024 * 1024
 # Bytes of output one journal transaction takes at most: a burst is written in batches
 # that follow each other without a pause, while the run reads on into the next one.
 JOURNAL_BATCH_BYTES = 8 * 1024 * 1024
+# Output bytes waiting that cut the pause between batches short (or skip it): a kernel
+# printing flat out (~150 MB/s) would otherwise queue a whole pause's worth of output,
+# ~15 MB, all of it late in the journal.
+JOURNAL_BURST_BYTES = 1024 * 1024
 # The longest one wait for the journal lasts: a journal that cannot be written (a full
 # disk) slows the run down, it never stops it.
 BACKLOG_WAIT = 1.0
@@ -62,7 +66,8 @@ class EventHub:
     ``publish`` is synchronous so that the caller can update its own state and publish in
     one step of the event loop: whatever a subscriber sees at seq N is the state at seq N.
     The journal is written every ``journal_interval`` seconds off the event loop, which
-    bounds what a crash can lose.
+    bounds what a crash can lose, and sooner while a run prints faster than that
+    (``JOURNAL_BURST_BYTES``).
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class EventHub:
         self._log = log or logging.getLogger(__name__)
         self._channels: dict[str, _Channel] = {}
         self._wake = asyncio.Event()
+        self._burst = asyncio.Event()  # some run has JOURNAL_BURST_BYTES waiting
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -100,6 +106,8 @@ class EventHub:
         numbered = {"seq": channel.seq, **event}
         channel.unjournaled.append(numbered)
         channel.backlog += _output_bytes(numbered)
+        if channel.waiting >= JOURNAL_BURST_BYTES:
+            self._burst.set()
         for queue in channel.subscribers:
             queue.put_nowait(numbered)
         self._wake.set()
@@ -168,6 +176,7 @@ class EventHub:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._burst.set()  # ends a pause
         if self._task is not None:
             await self._task
             self._task = None
@@ -218,17 +227,19 @@ class EventHub:
             await self._wake.wait()
             self._wake.clear()
             started = time.monotonic()
-            behind = False
             for run_id, channel in list(self._channels.items()):
                 if channel.unjournaled:
                     await self._write_next(run_id, channel)
-                    behind = behind or channel.waiting >= JOURNAL_BATCH_BYTES
-            if behind:  # a burst: the next batch at once, without the pause
-                self._wake.set()
+            if any(c.waiting >= JOURNAL_BURST_BYTES for c in self._channels.values()):
+                self._wake.set()  # a burst: the next batch at once, without the pause
                 continue
             # a batch every `interval` at most, counted from the start of the last one: a
-            # slow batch (a burst of output) is not followed by a full pause as well
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+            # slow batch (a burst of output) is not followed by a full pause as well; a
+            # burst starting meanwhile ends the pause
+            self._burst.clear()
+            pause = self._interval - (time.monotonic() - started)
+            if pause > 0:
+                await _wait_at_most(self._burst, pause)
 
 
 def _output_bytes(event: Event) -> int:

@@ -166,3 +166,32 @@ async def test_the_run_reads_on_while_a_batch_is_journaled_in_bounded_batches(
     assert batches == [[1, 2], [3]]
     assert [e["seq"] for e in store.read_events("r1")] == [1, 2, 3]
     store.close()
+
+
+async def test_a_burst_of_output_is_journaled_without_waiting_out_the_pause(tmp_path, monkeypatch):
+    monkeypatch.setattr(events, "JOURNAL_BURST_BYTES", 1000)
+    store = Store(str(tmp_path / "lapd.db"))
+
+    async def db_call(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    # a pause far longer than the test: only the burst can end it
+    hub = events.EventHub(store, db_call, journal_interval=600)
+    hub.open("r1")
+    hub.start()
+    stream = {"output_type": "stream", "name": "stdout", "text": "x" * 600}
+    hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+    while not store.read_events("r1"):  # the first batch goes at once
+        await asyncio.sleep(0.01)
+    hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+    await asyncio.sleep(0.2)
+    assert len(store.read_events("r1")) == 1  # 600 bytes wait for the pause's end
+    hub.publish("r1", {"type": "output", "cell_id": "c", "output": stream})
+
+    async def journaled(count):
+        while len(store.read_events("r1")) < count:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(journaled(3), 30)  # 1200 bytes: a burst, written now
+    await hub.stop()
+    store.close()
