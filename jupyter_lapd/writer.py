@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -44,8 +45,8 @@ class NotebookWriter:
     ``mark_dirty`` is cheap and called on every event. No output waits more than
     ``interval`` seconds to reach the file: a write is started early enough (by the last
     write's duration, plus a tenth of the interval) to land before that. The interval grows
-    to ``cost_factor`` times the cost of the last write (its CPU time and disk waits, not
-    the time it spent waiting for a CPU the kernel was using), so that writing a big
+    to ``cost_factor`` times what a write costs (its CPU time and disk waits, not the time
+    it spent waiting for a CPU the kernel was using; see ``cost``), so that writing a big
     notebook stays a small share of the run; the end of a cell that ran a while
     (``urgent``, see ``worth_writing_now``) writes as soon as that budget allows. The merge and the disk I/O run in a worker thread, off the
     server's event loop, and re-serialise only what changed since the last write.
@@ -72,7 +73,7 @@ class NotebookWriter:
         self.cost_factor = cost_factor
         self._log = log or logging.getLogger(__name__)
         self._last_write = 0.0  # when the last write ended (monotonic)
-        self._last_cost = 0.0  # what it took of the machine (WriteResult.cost)
+        self._costs: deque[float] = deque(maxlen=2)  # of the last writes (WriteResult.cost)
         self._last_duration = 0.0  # how long it took
         self._dirty = False
         self._dirty_since = 0.0  # when the oldest change not in the file happened
@@ -93,10 +94,23 @@ class NotebookWriter:
         return key[2] if key is not None else None
 
     @property
+    def cost(self) -> float:
+        """What a write of this notebook costs, for spacing them: the lesser of the last
+        two writes' costs (0 before the second write).
+
+        One write can cost several times the usual: the first serialises every cell (the
+        next ones only what changed), and an fsync can wait for everything else the disk
+        is writing (a run's journal during a burst of output: 0.1 s against 0.02 s for a
+        2.3 MB notebook). Alone, such a write would hold the next one back ~1.8 s; only
+        two costly writes in a row stretch the interval.
+        """
+        return min(self._costs) if len(self._costs) == self._costs.maxlen else 0.0
+
+    @property
     def interval(self) -> float:
         if self._destination_interval is not None:
-            return max(self._destination_interval, self.cost_factor * self._last_cost)
-        return max(self.flush_interval, self.cost_factor * self._last_cost)
+            return max(self._destination_interval, self.cost_factor * self.cost)
+        return max(self.flush_interval, self.cost_factor * self.cost)
 
     def start(self) -> None:
         # the first cell's end waits the urgent gap too, so a burst of short cells coalesces
@@ -165,7 +179,7 @@ class NotebookWriter:
         self._last_write = time.monotonic()
         # what the next write will take: a re-read (after someone else's save) is one-off
         self._last_duration = result.seconds - result.read_seconds
-        self._last_cost = self._last_duration if result.cost is None else result.cost
+        self._costs.append(self._last_duration if result.cost is None else result.cost)
         self.writes += 1
         self.bytes_written += result.size
         self._on_written(upto, result)
@@ -189,11 +203,11 @@ class NotebookWriter:
         due = self._dirty_since + 0.9 * self.interval - self._last_duration
         if self._urgent:
             # a cell's end goes out promptly, yet a burst of short cells still coalesces
-            gap = max(self.flush_interval / 4, self.cost_factor * self._last_cost)
+            gap = max(self.flush_interval / 4, self.cost_factor * self.cost)
             due = min(due, self._last_write + gap)
         # however old the change (a reader behind a kernel's burst), writing stays a small
         # share of the run: the writes are spaced by many times what one costs
-        return max(due, self._last_write + 0.8 * self.cost_factor * self._last_cost)
+        return max(due, self._last_write + 0.8 * self.cost_factor * self.cost)
 
     async def _loop(self) -> None:
         while True:

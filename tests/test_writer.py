@@ -286,7 +286,8 @@ async def test_output_read_late_is_due_in_the_file_by_when_it_was_sent(tmp_path)
 
 async def test_writes_stay_spaced_however_old_the_output(tmp_path):
     w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None)
-    w._last_write, w._last_cost = time.monotonic(), 0.1  # a write of 0.1 s just ended
+    w._last_write = time.monotonic()  # writes that cost 0.1 s each, the last just ended
+    w._costs.extend([0.1, 0.1])
     w.mark_dirty(since=time.monotonic() - 3600)  # a kernel whose clock is an hour behind
     assert w._due() >= w._last_write + 0.8 * w.cost_factor * 0.1
 
@@ -320,6 +321,29 @@ async def test_the_interval_follows_what_a_write_costs_not_how_long_it_waited(tm
     w.mark_dirty()
     # started early enough to land in time: by how long the last one took
     assert w._due() <= time.monotonic() + 0.9 * w.interval - 0.5 + 0.01
+
+
+async def test_one_costly_write_does_not_stretch_the_interval_two_in_a_row_do(tmp_path):
+    costs = iter([0.2, 0.01, 0.2, 0.2])
+
+    class Costing:
+        """A destination whose writes cost what ``costs`` says (the first writes every cell;
+        an fsync may wait for another file's data)."""
+
+        interval, key = 1.0, None
+
+        async def write(self, cells: dict) -> WriteResult:
+            return WriteResult("", "", set(), set(), seconds=0.01, size=1, cost=next(costs))
+
+    async def route() -> Costing:
+        return Costing()
+
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None, route=route)
+    intervals = []
+    for _ in range(4):
+        assert await w.write_now() is not None
+        intervals.append(w.interval)
+    assert intervals == [1.0, 1.0, 1.0, w.cost_factor * 0.2]
 
 
 def test_a_writes_cost_leaves_out_its_waits_for_the_gil(tmp_path):
