@@ -80,6 +80,7 @@ class ActiveRun(CellLoop):
         self._aborted = False  # ended from outside, without waiting for the kernel
         self.task: asyncio.Task[None] | None = None
         self._outcome: tuple[RunStatus, str | None] | None = None
+        self._abort_note: tuple[str | None, str] | None = None  # (cell, text), see abort
         self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
         self.kernel_died = False  # the server's restarter found the kernel dead
         self._save_pending = False
@@ -215,6 +216,8 @@ class ActiveRun(CellLoop):
                 await self._kernels.release(self._lease)
         except Exception:
             self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
+        if self._abort_note is not None:
+            self._note(*self._abort_note)
         await self.writer.close()
         status, error = self._outcome
         if self.writer.error is not None:
@@ -274,16 +277,26 @@ class ActiveRun(CellLoop):
         # a method, not the attribute: it changes while the loop awaits a cell
         return self._cancel_requested
 
-    def _decide(self, status: RunStatus, reason: str | None) -> None:
-        """The run's outcome, if none yet, with a note saying so in the running cell."""
+    def _decide(self, status: RunStatus, reason: str | None, later: bool = False) -> None:
+        """The run's outcome, if none yet, with a note saying so in the running cell
+        (``later``: once the run has stopped reading the kernel, see ``abort``)."""
         if self._outcome is None:
             self._outcome = (status, reason)
-            self._note(self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
+            note = (self.record.current_cell_id, f"run {status.value}: {reason} ({_now()})")
+            if later:
+                self._abort_note = note
+            else:
+                self._note(*note)
 
     def abort(self, status: RunStatus, reason: str) -> None:
         """End the run now (server shutdown, kernel restarted under it), without waiting
-        for the kernel; the file is still written, with a note in the running cell."""
-        self._decide(status, reason)
+        for the kernel; the file is still written, with a note in the running cell.
+
+        The note goes in once the run has stopped reading the kernel: the cell's output
+        is read by a task of its own, which can take in a message or two more before the
+        cancellation reaches it, and those would land after the note.
+        """
+        self._decide(status, reason, later=True)
         self._cancel_requested = self._aborted = True
         if self.task is not None:
             self.task.cancel()

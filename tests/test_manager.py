@@ -14,6 +14,8 @@ import pytest
 from conftest import held_until, read_first_idle_late, read_nb, record_sent_cells, wait_until
 from tornado.httpclient import HTTPClientError
 
+from jupyter_lapd.models import RunStatus
+
 
 async def test_run_all_code_cells_writes_outputs(lapd_notebook, lapd_start, lapd_wait):
     path = lapd_notebook(["x = 6 * 7", ("markdown", "# note"), "print(x)", "x"])
@@ -133,6 +135,30 @@ async def test_a_cancel_once_the_next_cell_was_sent_stops_that_cell_too(
     assert [o["text"] for o in nb.cells[0].outputs] == ["a\n"]
     assert nb.cells[1].outputs[-1]["ename"] == "KeyboardInterrupt"
     assert nb.cells[2].outputs == []
+
+
+async def test_an_aborted_runs_note_comes_after_every_output_of_its_cell(
+    lapd_app, lapd_notebook, lapd_start, lapd_wait
+):
+    # A cell printing flat out: when the run is aborted (as at a server shutdown), the
+    # cell's reading task may still take in messages before the cancellation reaches it;
+    # the note saying why the run ended must still be the cell's last output.
+    printer = (
+        "import time\nend = time.time() + 30\nwhile time.time() < end:\n    print(1, flush=True)"
+    )
+    path = lapd_notebook([printer, "print('never')"])
+    for _ in range(3):  # several abort points, each with messages in flight
+        run = await lapd_start("nb.ipynb", kernel="new")
+        run = await lapd_wait(run["id"], cell=("c0", "running"))
+        await asyncio.sleep(0.3)
+        active = lapd_app.manager.active_run(run["id"])
+        assert active is not None
+        active.abort(RunStatus.INTERRUPTED, "the server shut down during the run")
+        run = await lapd_wait(run["id"], timeout=30)
+        assert run["status"] == "interrupted"
+        outputs = read_nb(path).cells[0].outputs
+        assert [o["name"] for o in outputs] == ["stdout", "stderr"]
+        assert "the server shut down" in outputs[-1]["text"]
 
 
 async def test_second_run_on_busy_notebook_is_409(lapd_notebook, lapd_start, lapd_wait, jp_fetch):
