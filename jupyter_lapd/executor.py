@@ -146,13 +146,6 @@ class Executor:
         """
         return self.client.caught_up
 
-    async def run_cell(self, cell: NotebookNode, index: int, cell_id: str) -> CellResult:
-        """Execute one code cell; outputs reach the sink as they arrive."""
-        submission = self.submit(cell, index, cell_id)
-        self.begin(submission)
-        assert submission.task is not None
-        return await submission.task
-
     async def _execute(self, cell: NotebookNode, submission: Submission) -> CellResult:
         try:
             await self.client.async_execute_cell(cell, submission.index, store_history=True)

@@ -235,7 +235,10 @@ async def test_the_run_reads_its_kernel_through_its_own_session_dating_headers()
         stamp = "2026-11-28T05:00:00Z"
         header = unpack(km.session.pack({**km.session.msg_header("status"), "date": stamp}))
         assert isinstance(header["date"], datetime)
-        result = await run.run_cell(nb.cells[0], 0, "c0")
+        submission = run.submit(nb.cells[0], 0, "c0")
+        run.begin(submission)
+        assert submission.task is not None
+        result = await submission.task
     finally:
         await run.stop()
         await km.shutdown_kernel(now=True)
