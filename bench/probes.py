@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from jupyter_lapd.streamfiles import folder_for
+
 
 class Periodic(threading.Thread):
     """Calls ``tick`` every ``1/hz`` seconds (on a fixed schedule) until ``stop``."""
@@ -121,17 +123,28 @@ class JournalWatcher(Periodic):
                     f"file:{self._db_path}?mode=ro", uri=True, check_same_thread=False
                 )
             # the tails only: a row holds up to 1 MiB of joined stream text, and the
-            # scenarios print a marker at least every 64 KiB
+            # scenarios print a marker at least every 64 KiB; a long text lies in the run's
+            # stream file, read from there
             rows = self._conn.execute(
-                "SELECT event || COALESCE(substr(CAST(text AS BLOB), -?), '') FROM journal"
+                "SELECT event || COALESCE(substr(CAST(text AS BLOB), -?), ''),"
+                " text_at, text_bytes FROM journal"
                 " WHERE run_id = ? AND type IN ('output', 'update_display')"
                 " ORDER BY seq DESC LIMIT 3",
                 (TAIL_BYTES, self.run_id),
             ).fetchall()
-            newest = newest_marker("".join(r[0] for r in rows), self._pattern)
+            tails = [text + self._file_tail(at, size) for text, at, size in rows]
+            newest = newest_marker("".join(tails), self._pattern)
             if newest is not None:
                 self._newest = max(newest, self._newest or 0.0)
         self.samples.append((now, self._newest))
+
+    def _file_tail(self, at: int | None, size: int | None) -> str:
+        if at is None or size is None or self.run_id is None:
+            return ""
+        start = at + max(0, size - TAIL_BYTES)
+        with open(os.path.join(folder_for(self._db_path), self.run_id), "rb") as f:
+            f.seek(start)
+            return f.read(at + size - start).decode("utf-8", "replace")
 
     def stop(self) -> None:
         super().stop()

@@ -167,11 +167,13 @@ def run_driver(ctx: Context, tool: str, scenario: Scenario, paths: list[str]) ->
 
 def _journaled_text(db_path: str, run_id: str) -> int:
     """Characters of stream text the journal holds for a run: what reached the server
-    (a kernel drops iopub messages when a reader falls more than its HWM behind)."""
+    (a kernel drops iopub messages when a reader falls more than its HWM behind). Long
+    texts lie in the run's stream file, counted in bytes (the scenarios print ASCII)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         row = conn.execute(
-            "SELECT SUM(LENGTH(COALESCE(text, json_extract(event, '$.output.text'))))"
+            "SELECT SUM(COALESCE(text_bytes, LENGTH(COALESCE(text, json_extract(event,"
+            " '$.output.text')))))"
             " FROM journal"
             " WHERE run_id = ? AND type = 'output'",
             (run_id,),

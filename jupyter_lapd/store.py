@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from .models import RunRecord, isoformat
+from .streamfiles import FILE_TEXT_CHARS, Span, StreamFiles, folder_for
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The journal's rows hold up to a megabyte of printed text each: a table with a rowid
 # stores them ~1.5x faster, with half the CPU, than a WITHOUT ROWID one (which keeps
@@ -24,8 +25,13 @@ _JOURNAL = """(
     type TEXT NOT NULL,
     event TEXT NOT NULL,
     text TEXT,
+    text_at INTEGER,
+    text_bytes INTEGER,
     PRIMARY KEY (run_id, seq)
 )"""
+# ``text``: a stream's text apart from the event's JSON; or, for a long one, ``text_at``
+# and ``text_bytes`` say where it lies in the run's stream file (``streamfiles.py``).
+_JOURNAL_COLUMNS = "event, text, text_at, text_bytes"
 
 # One place for the schema: the server and the CLI both open the file through Store.
 _SCHEMA = f"""
@@ -81,6 +87,7 @@ class Store:
         folder = os.path.dirname(os.path.abspath(db_path))
         os.makedirs(folder, exist_ok=True)
         self._lock = threading.Lock()
+        self._streams = StreamFiles(folder_for(db_path))
         self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=30)
         # Before the first table (it has no effect on an existing database): the journal
         # holds rows of up to 64 KiB of printed text, which SQLite writes ~1.6x faster in
@@ -111,6 +118,9 @@ class Store:
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(journal)")}
         if "text" not in columns:  # version 1: stream text inside the event's JSON
             self._conn.execute("ALTER TABLE journal ADD COLUMN text TEXT")
+        for name in ("text_at", "text_bytes"):  # versions 1 to 4: every text in its row
+            if name not in columns:
+                self._conn.execute(f"ALTER TABLE journal ADD COLUMN {name} INTEGER")
         (sql,) = self._conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'journal'"
         ).fetchone()
@@ -231,29 +241,42 @@ class Store:
                 self._conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM run_owners WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            for run_id in ids:  # once no row points into them
+                self._streams.delete(run_id)
         return len(ids)
 
     # -- journal ----------------------------------------------------------------------
 
     def append_events(self, run_id: str, events: Iterable[dict[str, Any]]) -> None:
-        rows = [(run_id, e["seq"], e["type"], *journal_columns(e)) for e in events]
+        rows: list[list[Any]] = []
+        long_texts: list[tuple[int, str]] = []  # (row, text) for the run's stream file
+        for e in events:
+            event, text = journal_columns(e)
+            if text is not None and len(text) >= FILE_TEXT_CHARS:
+                long_texts.append((len(rows), text))
+                text = None
+            rows.append([run_id, e["seq"], e["type"], event, text, None, None])
         if not rows:
             return
-        with self._lock, self._conn:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO journal (run_id, seq, type, event, text)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+        with self._lock:
+            spans = self._streams.append(run_id, [text for _, text in long_texts])
+            for (row, _), (at, length) in zip(long_texts, spans, strict=True):
+                rows[row][5:7] = at, length
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO journal"
+                    f" (run_id, seq, type, {_JOURNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
 
     def read_events(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
         """Journal events of a run with ``seq > since``, in order."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT event, text FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
+                f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
                 (run_id, since),
             ).fetchall()
-        return [journal_event(event, text) for event, text in rows]
+        return journal_events(rows, self._streams, run_id)
 
     def last_seq(self, run_id: str) -> int:
         with self._lock:
@@ -310,6 +333,21 @@ def journal_columns(event: dict[str, Any]) -> tuple[str, str | None]:
         rest = {**event, "output": {k: v for k, v in output.items() if k != "text"}}
         return json.dumps(rest), output["text"]
     return json.dumps(event), None
+
+
+def journal_events(
+    rows: Sequence[tuple[str, str | None, int | None, int | None]],
+    streams: StreamFiles,
+    run_id: str,
+) -> list[dict[str, Any]]:
+    """The events of a run's journal rows (``_JOURNAL_COLUMNS``), long texts read back from
+    the run's stream file."""
+    spans: list[Span] = [(at, n or 0) for _, _, at, n in rows if at is not None]
+    long_texts = iter(streams.read(run_id, spans))
+    return [
+        journal_event(event, next(long_texts) if at is not None else text)
+        for event, text, at, _ in rows
+    ]
 
 
 def journal_event(event: str, text: str | None) -> dict[str, Any]:

@@ -19,6 +19,8 @@ import nbformat
 import pytest
 from conftest import make_notebook
 
+from jupyter_lapd.streamfiles import folder_for
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -424,14 +426,20 @@ async def test_logs_prints_a_bounded_stream_whole_from_the_journal(
     lapd_cli, lapd_app, lapd_notebook, lapd_start, lapd_wait, jp_config_dir
 ):
     """The server keeps only a head and tail of a giant stream (max_output_bytes); `logs`
-    reads the journal, which has every byte."""
+    reads the journal, which has every byte (the long texts from the run's stream file)."""
     lapd_app.manager.max_output_bytes = 4096
     config = {"Lapd": {"db_path": lapd_app.db_path}}
     (Path(jp_config_dir) / "jupyter_server_config.json").write_text(json.dumps(config))
-    lapd_notebook(["for i in range(3000):\n    print(f'line {i:05d}')"])
+    lines = "for i in range(3000):\n    print(f'line {i:05d}')\n"
+    one_print = "print(''.join(f'big {i:05d}\\n' for i in range(3000)), end='')"
+    lapd_notebook([lines + one_print])
     run_id = (await lapd_start("nb.ipynb"))["id"]
     assert (await lapd_wait(run_id))["status"] == "completed"
     logs = await lapd_cli("logs", run_id[:8])
     assert logs.code == 0, logs.err
     assert "".join(f"line {i:05d}\n" for i in range(3000)) in logs.out
+    assert "".join(f"big {i:05d}\n" for i in range(3000)) in logs.out
     assert "bytes elided" not in logs.out
+    # the one print of 30,000 characters went to the run's stream file, once
+    streams = Path(folder_for(lapd_app.db_path)) / run_id
+    assert streams.read_text().count("big 02999\n") == 1

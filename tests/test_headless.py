@@ -21,7 +21,8 @@ import nbformat
 import pytest
 from conftest import make_notebook, read_nb
 
-from jupyter_lapd.store import journal_event
+from jupyter_lapd.store import journal_events
+from jupyter_lapd.streamfiles import StreamFiles, folder_for
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "jupyter_lapd.cli", "run"]
@@ -75,8 +76,9 @@ class Headless:
         return [json.loads(record) for (record,) in rows]
 
     def events(self, run_id: str, db: str = DB) -> list[dict[str, Any]]:
-        sql = "SELECT event, text FROM journal WHERE run_id = ? ORDER BY seq"
-        return [journal_event(*row) for row in self._query(db, sql, run_id)]
+        sql = "SELECT event, text, text_at, text_bytes FROM journal WHERE run_id = ? ORDER BY seq"
+        streams = StreamFiles(folder_for(str(self.folder / db)))
+        return journal_events(self._query(db, sql, run_id), streams, run_id)
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
-"""The database: stream text in a column of its own, runs listed from their summaries, and
-databases of versions 1-3."""
+"""The database: stream text in a column of its own (long text in the run's stream file),
+runs listed from their summaries, and databases of versions 1-4."""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from jupyter_lapd.models import CellRecord, CellStatus, RunRecord, RunStatus
 from jupyter_lapd.store import SCHEMA_VERSION, Store, journal_columns
+from jupyter_lapd.streamfiles import FILE_TEXT_CHARS, folder_for
 
 STREAM = {
     "seq": 1,
@@ -41,6 +44,102 @@ def test_events_come_back_as_they_went_in_with_stream_text_apart(tmp_path: Path)
     assert rows[0][1] == STREAM["output"]["text"]
     assert "text" not in json.loads(rows[0][0])["output"]
     assert [text for _, text in rows[1:]] == [None, None]
+
+
+def printed(seq: int, text: str) -> dict[str, object]:
+    output = {"output_type": "stream", "name": "stdout", "text": text}
+    return {"seq": seq, "type": "output", "cell_id": "c1", "output": output}
+
+
+def test_long_stream_texts_are_written_once_to_the_runs_file(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    store = Store(str(db))
+    # non-ASCII and a lone surrogate (which a kernel's JSON may carry) come back unchanged
+    long_text = ("é€\ud83d" + "x" * 100 + "\n") * (FILE_TEXT_CHARS // 100)
+    events = [printed(1, long_text), printed(2, "short\n"), printed(3, long_text[::-1])]
+    store.append_events("r1", events)
+    store.append_events("r1", [printed(4, "z" * FILE_TEXT_CHARS), END | {"seq": 5}])
+    assert store.read_events("r1") == [*events, printed(4, "z" * FILE_TEXT_CHARS), END | {"seq": 5}]
+    assert store.read_events("r1", since=2) == store.read_events("r1")[2:]
+    store.close()
+
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT text, text_at, text_bytes FROM journal ORDER BY seq").fetchall()
+    conn.close()
+    encoded = len(long_text.encode("utf-8", "surrogatepass"))
+    assert rows == [
+        (None, 0, encoded),
+        ("short\n", None, None),
+        (None, encoded, encoded),
+        (None, 2 * encoded, FILE_TEXT_CHARS),
+        (None, None, None),
+    ]
+    assert os.path.getsize(folder_for(str(db)) + "/r1") == 2 * encoded + FILE_TEXT_CHARS
+    with sqlite3.connect(db) as conn:  # the database holds none of the long texts
+        assert conn.execute("SELECT SUM(LENGTH(text)) FROM journal").fetchone()[0] == 6
+
+
+def test_bytes_no_row_points_at_are_passed_over(tmp_path: Path) -> None:
+    """A process killed between appending to the run's file and committing the rows."""
+    store = Store(str(tmp_path / "lapd.db"))
+    store.append_events("r1", [printed(1, "a" * FILE_TEXT_CHARS)])
+    with open(folder_for(str(tmp_path / "lapd.db")) + "/r1", "ab") as f:
+        f.write(b"never committed")
+    store.append_events("r1", [printed(2, "b" * FILE_TEXT_CHARS)])
+    assert store.read_events("r1") == [
+        printed(1, "a" * FILE_TEXT_CHARS),
+        printed(2, "b" * FILE_TEXT_CHARS),
+    ]
+    store.close()
+
+
+def test_pruning_a_run_deletes_its_stream_file(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "lapd.db"))
+    old, kept = a_run("a.ipynb", 1), a_run("b.ipynb", 1)
+    old.created = datetime.now(timezone.utc) - timedelta(days=2)
+    for run in (old, kept):
+        store.save_run(run, "/root")
+        store.append_events(run.id, [printed(1, "x" * FILE_TEXT_CHARS)])
+    folder = Path(folder_for(str(tmp_path / "lapd.db")))
+    assert {p.name for p in folder.iterdir()} == {old.id, kept.id}
+    cutoff = datetime.now(timezone.utc) - timedelta(days=1)
+    assert store.delete_finished_before(cutoff, "/root") == 1
+    assert {p.name for p in folder.iterdir()} == {kept.id}
+    assert store.read_events(kept.id) == [printed(1, "x" * FILE_TEXT_CHARS)]
+    store.close()
+
+
+def test_a_version_4_journal_gains_the_columns_for_long_texts(tmp_path: Path) -> None:
+    db = tmp_path / "lapd.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE journal (
+            run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+            event TEXT NOT NULL, text TEXT, PRIMARY KEY (run_id, seq)
+        );
+        PRAGMA user_version=4;
+        """
+    )
+    long_text = "y" * FILE_TEXT_CHARS  # a version 4 server kept it in the row
+    conn.execute(
+        "INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
+        ("r1", 1, "output", *journal_columns(printed(1, long_text))),
+    )
+    conn.commit()
+    conn.close()
+
+    store = Store(str(db))
+    store.append_events("r1", [printed(2, long_text)])
+    assert store.read_events("r1") == [printed(1, long_text), printed(2, long_text)]
+    store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT text_bytes FROM journal ORDER BY seq").fetchall() == [
+        (None,),
+        (FILE_TEXT_CHARS,),
+    ]
+    conn.close()
 
 
 def old_journal(db: Path, version: int) -> sqlite3.Connection:
