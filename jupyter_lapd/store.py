@@ -241,8 +241,9 @@ class Store:
                 self._conn.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM run_owners WHERE run_id = ?", (run_id,))
                 self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-            for run_id in ids:  # once no row points into them
-                self._streams.delete(run_id)
+            # committed at the end of this block: the files go once no row points into them
+        for run_id in ids:
+            self._streams.delete(run_id)
         return len(ids)
 
     # -- journal ----------------------------------------------------------------------

@@ -49,6 +49,8 @@ class StreamFiles:
         append goes past. Not synced, like the journal's commits (``synchronous=NORMAL``):
         a process crash loses nothing, an operating system crash can lose the last ones.
         """
+        if not texts:
+            return []
         os.makedirs(self.folder, exist_ok=True)
         spans: list[Span] = []
         with open(self.path(run_id), "ab") as f:

@@ -44,6 +44,7 @@ def test_events_come_back_as_they_went_in_with_stream_text_apart(tmp_path: Path)
     assert rows[0][1] == STREAM["output"]["text"]
     assert "text" not in json.loads(rows[0][0])["output"]
     assert [text for _, text in rows[1:]] == [None, None]
+    assert not os.path.exists(folder_for(str(tmp_path / "lapd.db")))  # no long text, no file
 
 
 def printed(seq: int, text: str) -> dict[str, object]:
