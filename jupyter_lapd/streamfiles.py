@@ -20,6 +20,12 @@ FILE_TEXT_CHARS = 16 * 1024
 Span = tuple[int, int]  # (byte offset in the run's file, length in bytes)
 
 
+# How far back from an append its file's pages are let go of: a few batches of the journal
+# (``JOURNAL_BATCH_BYTES``), so that pages still being written out at one append are let
+# go of at one of the next.
+RECYCLE_WINDOW = 64 * 1024 * 1024
+
+
 def folder_for(db_path: str) -> str:
     """The folder that holds the runs' files of the database at ``db_path``."""
     return f"{db_path}-streams"
@@ -54,12 +60,14 @@ class StreamFiles:
         os.makedirs(self.folder, exist_ok=True)
         spans: list[Span] = []
         with open(self.path(run_id), "ab") as f:
-            at = f.tell()
+            start = at = f.tell()
             for text in texts:
                 data = text.encode("utf-8", "surrogatepass")
                 f.write(data)
                 spans.append((at, len(data)))
                 at += len(data)
+            f.flush()
+            _recycle_pages(f.fileno(), start, at)
         return spans
 
     def read(self, run_id: str, spans: Sequence[Span]) -> list[str]:
@@ -83,3 +91,24 @@ class StreamFiles:
     def delete(self, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path(run_id))
+
+
+def _recycle_pages(fd: int, start: int, end: int) -> None:
+    """Start writing ``start:end`` of the file out now, and let go of the pages written
+    before it (those already on disk).
+
+    Left to itself, the kernel keeps each page a run writes, ~2 GB of them dirty before it
+    starts writing them out: a gigabyte printed takes a gigabyte of fresh pages, and
+    getting fresh pages cost a virtual machine here 0.2 to 2.6 s of CPU per GB, from one
+    run to the next. Written out as they come and let go of, the same few pages serve
+    over and over: 0.25-0.30 s per GB in every try. (PostgreSQL flushes its writes early
+    for the same reason.) ``POSIX_FADV_DONTNEED`` does both: it starts the writeback of
+    dirty pages without waiting for it, and drops the clean ones.
+    """
+    if not hasattr(os, "posix_fadvise"):  # macOS, Windows: the kernel's default
+        return
+    behind = max(0, start - RECYCLE_WINDOW)
+    with contextlib.suppress(OSError):
+        for offset, length in ((start, end - start), (behind, start - behind)):
+            if length > 0:  # 0 would mean "to the end of the file"
+                os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
