@@ -16,7 +16,8 @@ from .streamfiles import FILE_TEXT_CHARS, Span, StreamFiles, folder_for
 
 SCHEMA_VERSION = 5
 
-# The journal's rows hold up to a megabyte of printed text each: a table with a rowid
+# The journal's rows held up to a megabyte of printed text each (up to 16 K characters
+# since version 5, longer texts going to the run's stream file): a table with a rowid
 # stores them ~1.5x faster, with half the CPU, than a WITHOUT ROWID one (which keeps
 # whole rows in its index pages, as versions 1 and 2 of the schema did).
 _JOURNAL = """(
@@ -90,8 +91,9 @@ class Store:
         self._streams = StreamFiles(folder_for(db_path))
         self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=30)
         # Before the first table (it has no effect on an existing database): the journal
-        # holds rows of up to 64 KiB of printed text, which SQLite writes ~1.6x faster in
-        # 16 KiB pages than in the default 4 KiB ones (fewer overflow pages per row).
+        # holds rows of up to 16 K characters of printed text, which SQLite writes faster
+        # in 16 KiB pages than in the default 4 KiB ones (~1.6x for 64 KiB rows: fewer
+        # overflow pages per row).
         self._conn.execute("PRAGMA page_size=16384")
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash (only an OS crash can lose the

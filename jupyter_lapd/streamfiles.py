@@ -1,4 +1,4 @@
-"""Big stream texts of the journal, kept in one append-only file per run beside the database.
+"""Long stream texts of the journal, kept in one append-only file per run beside the database.
 
 SQLite writes every byte of a row twice (to its WAL, then, at a checkpoint, to the
 database) and stops the writer at each checkpoint; a kernel printing a gigabyte as fast as
@@ -18,7 +18,6 @@ from collections.abc import Sequence
 FILE_TEXT_CHARS = 16 * 1024
 
 Span = tuple[int, int]  # (byte offset in the run's file, length in bytes)
-
 
 # How far back from an append its file's pages are let go of: a few batches of the journal
 # (``JOURNAL_BATCH_BYTES``), so that pages still being written out at one append are let
