@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from jupyter_lapd.streamfiles import folder_for
+from jupyter_lapd.streamfiles import StreamFiles, folder_for
 
 
 class Periodic(threading.Thread):
@@ -112,6 +112,7 @@ class JournalWatcher(Periodic):
         self._pattern = pattern
         self.run_id: str | None = None
         self._conn: sqlite3.Connection | None = None
+        self._streams = StreamFiles(folder_for(db_path))  # where long texts lie
         self._newest: float | None = None
         self.samples: list[tuple[float, float | None]] = []
 
@@ -142,9 +143,8 @@ class JournalWatcher(Periodic):
         if at is None or size is None or self.run_id is None:
             return ""
         start = at + max(0, size - TAIL_BYTES)
-        with open(os.path.join(folder_for(self._db_path), self.run_id), "rb") as f:
-            f.seek(start)
-            return f.read(at + size - start).decode("utf-8", "replace")
+        (tail,) = self._streams.read(self.run_id, [(start, at + size - start)])
+        return tail
 
     def stop(self) -> None:
         super().stop()
