@@ -15,7 +15,7 @@ from nbclient.exceptions import CellExecutionComplete
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
-from .iopub import LOST_NOTE, MessageCounter, coalesced
+from .iopub import LOST_NOTE, coalesced
 
 if TYPE_CHECKING:
     from .executor import CellResult
@@ -77,8 +77,6 @@ class StreamingClient(NotebookClient):
         self._sink = sink
         self._throttle = throttle
         self._on_any = on_any
-        self._counters = MessageCounter()
-        self._noted: str | None = None  # the request whose cell already says output was lost
         self._reader: tuple[Any, zmq.Socket[bytes] | None] | None = None  # (socket, shadow)
         self.submitted: dict[int, Submission] = {}  # by cell index, until its result
         self.requests: dict[str, Submission] = {}  # by execute request, until read
@@ -120,10 +118,10 @@ class StreamingClient(NotebookClient):
         A kernel that prints faster than its readers drops iopub messages past its ZMQ
         high-water mark, ``idle`` included; nbclient would then wait out ``iopub_timeout``
         (30 s here, so that a long backlog of queued output is never cut off) at the end
-        of the cell. Silence on a drained socket after the reply means the rest is lost,
-        and so does a gap in the kernel's message numbers: either way the cell says so.
-        A short silence after the reply sends a probe (``_probe``): its answer ends the
-        cell at once, and only a kernel that answers nothing waits out the silence.
+        of the cell. A short silence after the reply sends a probe (``_probe``): its
+        answer coming before the cell's ``idle`` proves that messages were dropped, and
+        the cell says so (``LOST_NOTE``); only a kernel that answers nothing waits out the
+        silence, which ends the cell with a warning in the log (no proof of a loss).
         """
         assert self.kc is not None
         submission = self.submitted.get(cell_index)
@@ -160,14 +158,17 @@ class StreamingClient(NotebookClient):
                 if probe is None:
                     probe = self._probe()
                     continue
-                self.log.warning("jupyter_lapd: iopub messages of a cell were lost")
-                if self._noted != parent_msg_id:
-                    self._sink(LOST_NOTE)  # the reader of the notebook must know
+                self.log.warning(
+                    "jupyter_lapd: no idle message for a cell after %.0f s of silence",
+                    PROBE_AFTER + IOPUB_SILENCE,
+                )
                 return
             for msg in coalesced(self._arrivals(first, parent_msg_id, probe)):
                 if msg is _LATER or (probe and msg.get("parent_header", {}).get("msg_id") == probe):
-                    # the cell's idle was dropped (the gap before this message put the
-                    # note in the cell): all it sent before is in, or lost
+                    # a later request's message before the cell's idle: the kernel
+                    # dropped messages; all the cell sent before is in, or lost
+                    self.log.warning("jupyter_lapd: the kernel dropped iopub messages")
+                    self._sink(LOST_NOTE)  # the reader of the notebook must know
                     return
                 try:
                     self.process_message(msg, cell, cell_index)
@@ -195,8 +196,7 @@ class StreamingClient(NotebookClient):
         self, first: dict[str, Any], parent_msg_id: str, probe: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """The cell's messages (and the probe's) among ``first`` and those queued behind
-        it, with a note where the kernel dropped some; every message read is shown to
-        ``on_any``.
+        it; every message read is shown to ``on_any``.
 
         A message of the next cell (sent once this one's reply was in) means this cell's
         ``idle`` was dropped, as a probe's answer would: it is kept for the next cell's
@@ -205,10 +205,6 @@ class StreamingClient(NotebookClient):
         for msg in self._with_queued(first):
             if self._on_any is not None:
                 self._on_any(msg)
-            if self._counters.lost(msg) and self._noted != parent_msg_id:
-                self._noted = parent_msg_id
-                self.log.warning("jupyter_lapd: the kernel dropped iopub messages")
-                yield LOST_NOTE
             parent = msg["parent_header"].get("msg_id")
             if parent == parent_msg_id or (probe and parent == probe):
                 yield msg

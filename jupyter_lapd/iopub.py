@@ -1,5 +1,5 @@
-"""Kernel iopub messages as a run reads them: queued stream messages joined, the ones the
-kernel dropped noticed, and when each was sent."""
+"""Kernel iopub messages as a run reads them: queued stream messages joined, the note for
+a cell whose messages the kernel dropped, and when each was sent."""
 
 from __future__ import annotations
 
@@ -63,28 +63,12 @@ def _joined(first: dict[str, Any], texts: list[str]) -> dict[str, Any]:
     return {**first, "content": {**first["content"], "text": "".join(texts)}}
 
 
-class MessageCounter:
-    """Tells lost iopub messages from the numbers in their ids.
-
-    Jupyter's Session numbers every message a kernel sends, ``<session>_<pid>_<n>`` (on all
-    channels: a shell reply between two iopub messages takes one number). Two or more
-    numbers missing between consecutive iopub messages of one session therefore mean
-    messages were dropped (ZeroMQ's high-water mark). Kernels that number their messages
-    otherwise are never flagged.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    def lost(self, msg: dict[str, Any]) -> bool:
-        sender, _, number = str(msg.get("header", {}).get("msg_id", "")).rpartition("_")
-        if not sender or not number.isdigit():
-            return False
-        n, last = int(number), self._last.get(sender)
-        self._last[sender] = n
-        return last is not None and n - last > 2
-
-
+# Put in a cell whose ``idle`` message never came although later ones did (the answer to
+# a request sent after the cell's reply, or the next cell's output): the kernel publishes
+# in order and always ends a request with ``idle``, so messages were dropped. Nothing
+# weaker is taken for a loss: the numbers in message ids have gaps and come out of order
+# in every ordinary cell (a message is numbered when it is made, not when it is sent, and
+# replies to other clients on other channels take numbers too).
 LOST_NOTE: dict[str, Any] = {
     "msg_type": "stream",
     "header": {"msg_type": "stream"},
