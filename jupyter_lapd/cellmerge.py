@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Iterable
@@ -29,10 +30,12 @@ __all__ = [
     "NBFORMAT_VERSION",
     "CellState",
     "FileImage",
+    "NotebookMeta",
     "WriteResult",
     "cell_states",
     "merge_cells",
     "note_output",
+    "notebook_meta",
     "read_notebook",
     "serialize",
     "write_cells",
@@ -53,6 +56,42 @@ class CellState:
     execution: dict[str, Any]
     version: int | None = None
     running: bool = False  # the kernel is executing it (a shared document shows it so)
+
+
+@dataclass
+class NotebookMeta:
+    """What a run owns in the notebook's own metadata, as nbclient and JupyterLab write it.
+
+    ``values`` are set whatever the file holds (``language_info``, from the kernel the run
+    executes on; ``widgets``, the state of its widgets); ``defaults`` only where the file
+    has no such key (``kernelspec``, which is the user's choice once made). ``version``
+    grows with every change, so that a writer can skip re-serialising the notebook's frame.
+    """
+
+    values: dict[str, Any]
+    defaults: dict[str, Any]
+    version: int = 0
+
+    def apply(self, metadata: dict[str, Any]) -> bool:
+        """Put the run's keys into a notebook's ``metadata``; True if that changed it."""
+        changed = False
+        for key, value in self.values.items():
+            if metadata.get(key) != value:
+                metadata[key] = copy.deepcopy(value)
+                changed = True
+        for key, value in self.defaults.items():
+            if key not in metadata:
+                metadata[key] = copy.deepcopy(value)
+                changed = True
+        return changed
+
+
+def notebook_meta(model: OutputModel) -> NotebookMeta | None:
+    """The run's notebook metadata as the file must hold it (None: the run has none)."""
+    values, defaults = model.notebook_metadata()
+    if not values and not defaults:
+        return None
+    return NotebookMeta(values, defaults, model.metadata_version)
 
 
 @dataclass
@@ -108,8 +147,13 @@ def _merged(cell: nbformat.NotebookNode, state: CellState) -> nbformat.NotebookN
     return merged
 
 
-def merge_cells(nb: nbformat.NotebookNode, cells: dict[str, CellState]) -> set[str]:
-    """Replace the run-owned fields of ``cells`` in ``nb``; return ids no longer in it."""
+def merge_cells(
+    nb: nbformat.NotebookNode, cells: dict[str, CellState], meta: NotebookMeta | None = None
+) -> set[str]:
+    """Replace the run-owned fields of ``cells`` (and of the notebook's metadata) in
+    ``nb``; return ids no longer in it."""
+    if meta is not None:
+        meta.apply(nb.setdefault("metadata", nbformat.NotebookNode()))
     index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
     missing = set()
     for cell_id, state in cells.items():
@@ -140,7 +184,7 @@ def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
 
 
 def _prepare(
-    os_path: str, cells: dict[str, CellState], image: FileImage
+    os_path: str, cells: dict[str, CellState], image: FileImage, meta: NotebookMeta | None
 ) -> tuple[FileImage, set[str], bool]:
     """The file to write, as a new image: the current one (re-read if someone else wrote
     the file since) with the run's changed cells merged, validated and serialised."""
@@ -156,6 +200,12 @@ def _prepare(
         with open(os_path, encoding="utf-8") as f:
             nb = parse_notebook(f.read())  # validates: a user's invalid save is not built on
         serialized, versions, frame = [None] * len(nb.cells), {}, frame_json(nb)
+    if meta is not None and (fresh or image.meta_version != meta.version):
+        metadata = nbformat.NotebookNode(copy.deepcopy(nb.metadata))
+        if meta.apply(metadata):
+            nbformat.validate(nbformat.from_dict({**nb, "cells": [], "metadata": metadata}))
+            nb.metadata = metadata
+            frame = frame_json(nb)
     index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
     minor = nb.get("nbformat_minor", 5)
     missing = set()
@@ -185,11 +235,16 @@ def _prepare(
         piece if piece is not None else cell_json(cell)
         for piece, cell in zip(serialized, nb.cells, strict=True)
     ]
-    return FileImage(os_path, key, nb, done, frame, versions), missing, fresh
+    new = FileImage(os_path, key, nb, done, frame, versions)
+    new.meta_version = meta.version if meta is not None else None
+    return new, missing, fresh
 
 
 def write_cells(
-    os_path: str, cells: dict[str, CellState], image: FileImage | None = None
+    os_path: str,
+    cells: dict[str, CellState],
+    image: FileImage | None = None,
+    meta: NotebookMeta | None = None,
 ) -> WriteResult:
     """Re-read the notebook, merge the run's cells by id, and replace the file atomically.
 
@@ -203,7 +258,7 @@ def write_cells(
     read_seconds = read_cpu = 0.0
     for _attempt in range(3):
         preparing, cpu_preparing = time.monotonic(), time.thread_time()
-        new, missing, fresh = _prepare(os_path, cells, image)
+        new, missing, fresh = _prepare(os_path, cells, image, meta)
         if fresh:
             read_seconds += time.monotonic() - preparing
             read_cpu += time.thread_time() - cpu_preparing
@@ -213,6 +268,7 @@ def write_cells(
     key, digest, size, synced = _atomic_write(os_path, pieces)
     image.path, image.key, image.nb = new.path, key, new.nb
     image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
+    image.meta_version = new.meta_version
     modified = datetime.fromtimestamp(key[2] / 1e9, tz=timezone.utc)
     assert new.nb is not None
     return WriteResult(

@@ -21,6 +21,8 @@ CLEAR_OUTPUT = "clear_output"
 UPDATE_DISPLAY = "update_display"
 CELL_END = "cell_end"
 FLUSHED = "flushed"
+# the notebook metadata a run owns: the kernel's language_info, its widgets' state
+METADATA = "metadata"
 
 Event = dict[str, Any]
 DbCall = Callable[..., Awaitable[Any]]

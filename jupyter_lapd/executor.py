@@ -94,6 +94,8 @@ class Executor:
             log=self._log,
         )
         self._kc: Any = None
+        # the kernel's ``language_info`` (its kernel_info reply), as nbclient stores it
+        self.language_info: dict[str, Any] | None = None
 
     def _forward(self, msg: dict[str, Any]) -> None:
         if self.current_cell_id is not None:
@@ -112,10 +114,22 @@ class Executor:
         # a gateway's kernel client opens its websocket asynchronously; ZMQ clients don't
         await _maybe_await(kc.start_channels())
         await ensure_async(kc.wait_for_ready(timeout=ready_timeout))
+        self.language_info = await self._language_info(kc, ready_timeout)
         shell = kc.shell_channel
         shell.get_msg = _announcing_replies(shell.get_msg, self._replied)
         self._kc = kc
         self.client.kc = kc
+
+    async def _language_info(self, kc: Any, timeout: float) -> dict[str, Any] | None:
+        """The kernel's ``language_info``, which nbclient and JupyterLab keep in the
+        notebook's metadata (nbconvert's exporters and syntax highlighting read it)."""
+        try:
+            reply = await ensure_async(kc.kernel_info(reply=True, timeout=timeout))
+            info = reply["content"]["language_info"]
+        except Exception as e:  # a kernel that says nothing of its language: none stored
+            self._log.warning("jupyter_lapd: no language_info from the kernel: %r", e)
+            return None
+        return dict(info) if isinstance(info, dict) else None
 
     async def stop(self) -> None:
         if self._kc is not None:

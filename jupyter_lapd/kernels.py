@@ -99,6 +99,18 @@ class KernelProvider:
             return []
         return [f"--HistoryManager.hist_file={self.ipython_hist_file}"]
 
+    async def kernelspec_metadata(self, kernel_name: str) -> dict[str, Any] | None:
+        """``metadata.kernelspec`` of a notebook run on ``kernel_name``, as JupyterLab
+        records it once it picks a kernel (None: the spec cannot be read)."""
+        try:
+            spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(kernel_name))
+        except Exception:
+            return None
+        meta = {"name": kernel_name, "display_name": str(spec.display_name or kernel_name)}
+        if getattr(spec, "language", None):
+            meta["language"] = str(spec.language)
+        return meta
+
     def manager_of(self, kernel_id: str) -> Any:
         return self.kernel_manager.get_kernel(kernel_id)
 

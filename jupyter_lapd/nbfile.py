@@ -260,6 +260,7 @@ class FileImage:
     cells: list[bytes] = field(default_factory=list)
     frame: tuple[bytes, bytes] = (b"", b"")
     versions: dict[str, int] = field(default_factory=dict)
+    meta_version: int | None = None  # of the run's NotebookMeta the frame holds
 
     def matches(self, os_path: str, key: _FileKey) -> bool:
         return self.nb is not None and self.path == os_path and self.key == key

@@ -182,12 +182,19 @@ class OutputModel:
         self.max_output_bytes = max_output_bytes
         self.run_id = run_id
         self._cells: dict[str, _Cell] = {}
+        # the notebook metadata the run owns (``metadata`` events): set, and filled if absent
+        self._meta: dict[str, Any] = {}
+        self._meta_defaults: dict[str, Any] = {}
+        self.metadata_version = 0
         # display_id -> cell_id -> indices of the outputs of that cell showing it
         self._displays: dict[str, dict[str, list[int]]] = {}
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Apply one run event; events of other types (``run``, ``flushed``, ...) are ignored."""
         kind, cell_id = event.get("type"), event.get("cell_id")
+        if kind == "metadata":
+            self._metadata(event)
+            return
         if not isinstance(cell_id, str):
             return
         if kind == "output":
@@ -212,6 +219,17 @@ class OutputModel:
             execution = event.get("execution")
             cell.execution = dict(execution) if isinstance(execution, Mapping) else {}
             cell.version += 1
+
+    def notebook_metadata(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The notebook metadata keys the run sets, and those it fills in where absent."""
+        return dict(self._meta), dict(self._meta_defaults)
+
+    def _metadata(self, event: Mapping[str, Any]) -> None:
+        for field, into in (("metadata", self._meta), ("defaults", self._meta_defaults)):
+            values = event.get(field)
+            if isinstance(values, Mapping):
+                into.update(values)
+        self.metadata_version += 1
 
     def outputs(self, cell_id: str) -> list[Output]:
         """The cell's nbformat v4 outputs, as they should be saved in the notebook file."""

@@ -30,7 +30,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
-from .cellmerge import CellState, WriteResult, merge_cells
+from .cellmerge import CellState, NotebookMeta, WriteResult, merge_cells
 from .models import (
     InvalidRunRequest,
     LapdError,
@@ -312,7 +312,9 @@ class ContentsDestination:
         self.api_path = api_path
         self.interval = owner.flush_interval
 
-    async def write(self, cells: dict[str, CellState]) -> WriteResult:
+    async def write(
+        self, cells: dict[str, CellState], meta: NotebookMeta | None = None
+    ) -> WriteResult:
         started = time.monotonic()
         owner, path = self._owner, self.api_path
         cm = owner.contents_manager
@@ -332,7 +334,7 @@ class ContentsDestination:
             if sorted(now) == sorted(paths) and owner.stamp(paths) == before:
                 break
             paths = now
-        missing = merge_cells(nb, cells)
+        missing = merge_cells(nb, cells, meta)
         nbformat.validate(nb)  # an invalid notebook never reaches the disk
         await owner._save(path, nb)
         info = await ensure_async(cm.get(path, **_stat_kwargs(cm)))

@@ -10,7 +10,7 @@ import nbformat
 from jupyter_server.services.contents.fileio import path_to_intermediate, path_to_invalid
 
 from . import events as ev
-from .cellmerge import cell_states, note_output, write_cells
+from .cellmerge import cell_states, note_output, notebook_meta, write_cells
 from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, parse_time, utcnow
 from .notebooks import resolve_path
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
@@ -60,7 +60,7 @@ def interrupt_stale_run(
             _, os_path = resolve_path(root_dir, record.path)
             if os.path.exists(os_path):
                 restore_interrupted_save(os_path, log)
-                write_cells(os_path, cell_states(model))
+                write_cells(os_path, cell_states(model), meta=notebook_meta(model))
         except (LapdError, OSError, ValueError) as e:
             log.warning("jupyter_lapd: could not restore outputs of %s: %s", record.path, e)
     store.save_run(record, root_dir)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from nbformat import NotebookNode
 
-from .cellmerge import cell_states, write_cells
+from .cellmerge import cell_states, notebook_meta, write_cells
 from .events import CELL_END
 from .models import CellStatus, RunRecord
 from .notebooks import select_cells
@@ -69,7 +69,7 @@ def replay_into(store: Store, run_id: str, os_path: str) -> None:
     journaled up to a flush interval more than it wrote."""
     model = replay(store.read_events(run_id))
     if model.cell_ids() and os.path.exists(os_path):
-        write_cells(os_path, cell_states(model))
+        write_cells(os_path, cell_states(model), meta=notebook_meta(model))
 
 
 def first_attempt(store: Store, record: RunRecord) -> RunRecord:

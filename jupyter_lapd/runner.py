@@ -14,7 +14,15 @@ from nbformat import NotebookNode
 from . import events as ev
 from .activity import ActivityHandover
 from .cellloop import CellLoop
-from .cellmerge import CellState, WriteResult, cell_states, merge_cells, note_output
+from .cellmerge import (
+    CellState,
+    NotebookMeta,
+    WriteResult,
+    cell_states,
+    merge_cells,
+    note_output,
+    notebook_meta,
+)
 from .deleted import DeletedCells
 from .events import EventHub
 from .executor import Executor
@@ -105,8 +113,8 @@ class ActiveRun(CellLoop):
         for event in events_from_message(cell_id, msg):
             self._emit(event, sent)
 
-    def _snapshot(self) -> tuple[int, dict[str, CellState]]:
-        return self._hub.seq(self.record.id), cell_states(self.model)
+    def _snapshot(self) -> tuple[int, dict[str, CellState], NotebookMeta | None]:
+        return self._hub.seq(self.record.id), cell_states(self.model), notebook_meta(self.model)
 
     def _note(self, cell_id: str | None, text: str) -> None:
         """Tell the reader of the notebook, in the cell itself, what happened to the run."""
@@ -134,8 +142,11 @@ class ActiveRun(CellLoop):
         if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
             return  # not a notebook the contents manager will accept anyway
         nb = nbformat.from_dict({"cells": cells})
-        merge_cells(nb, cell_states(self.model))  # what the writer puts in the file
-        content["cells"] = nb.cells
+        metadata = content.get("metadata")
+        nb.metadata = metadata if isinstance(metadata, dict) else {}
+        # what the writer puts in the file
+        merge_cells(nb, cell_states(self.model), notebook_meta(self.model))
+        content["cells"], content["metadata"] = nb.cells, nb.metadata
 
     def snapshot_event(self) -> dict[str, Any]:
         """The run and the current outputs of its cells, exactly as of the current seq."""
@@ -179,6 +190,7 @@ class ActiveRun(CellLoop):
             with contextlib.suppress(Exception):  # a gateway's manager has no restarter
                 km.add_restart_callback(self._on_auto_restart, "restart")
             await executor.start()
+            await self._emit_notebook_metadata(executor)
             await self._run_cells(executor)
         except asyncio.CancelledError:
             if not self._cancel_requested:
@@ -189,6 +201,20 @@ class ActiveRun(CellLoop):
             self._finish(RunStatus.FAILED, f"{type(e).__name__}: {e}")
         finally:
             await self._wind_down(executor)
+
+    async def _emit_notebook_metadata(self, executor: Executor) -> None:
+        """The notebook metadata a kernel's start gives a notebook in JupyterLab (and in
+        nbclient): the kernel's ``language_info``; ``kernelspec`` where it has none."""
+        values: dict[str, Any] = {}
+        if executor.language_info is not None:
+            values["language_info"] = executor.language_info
+        defaults: dict[str, Any] = {}
+        if self.record.kernel_name and "kernelspec" not in self._nb.metadata:
+            spec = await self._kernels.kernelspec_metadata(self.record.kernel_name)
+            if spec is not None:
+                defaults["kernelspec"] = spec
+        if values or defaults:
+            self._emit({"type": ev.METADATA, "metadata": values, "defaults": defaults})
 
     def _finish(self, status: RunStatus, error: str | None = None) -> None:
         """Decide the outcome; it becomes visible once the file holds everything."""

@@ -29,7 +29,7 @@ from typing import Any
 
 import nbformat
 
-from .cellmerge import CellState, WriteResult
+from .cellmerge import CellState, NotebookMeta, WriteResult
 from .notebooks import LoadedNotebook
 
 __all__ = ["SharedDocuments", "SharedNotebook", "apply_cells"]
@@ -138,9 +138,11 @@ class SharedNotebook:
         self.key = doc  # the same room's document: only changed cells need applying
         self._save = save
 
-    async def write(self, cells: dict[str, CellState]) -> WriteResult:
+    async def write(
+        self, cells: dict[str, CellState], meta: NotebookMeta | None = None
+    ) -> WriteResult:
         started = time.monotonic()
-        missing, present = apply_cells(self.doc, cells)
+        missing, present = apply_cells(self.doc, cells, meta)
         if self._save is not None:
             await self._save()
         return WriteResult(
@@ -154,8 +156,11 @@ class SharedNotebook:
         )
 
 
-def apply_cells(doc: Any, cells: dict[str, CellState]) -> tuple[set[str], set[str]]:
-    """Put the run-owned fields of ``cells`` into a YNotebook, in one transaction.
+def apply_cells(
+    doc: Any, cells: dict[str, CellState], meta: NotebookMeta | None = None
+) -> tuple[set[str], set[str]]:
+    """Put the run-owned fields of ``cells`` (and of the notebook's metadata) into a
+    YNotebook, in one transaction.
 
     Only what differs is changed, so each update sent to collaborators is small: outputs
     equal to the document's are kept, a stream that grew gets the new text appended, and
@@ -174,6 +179,8 @@ def apply_cells(doc: Any, cells: dict[str, CellState]) -> tuple[set[str], set[st
             present.add(cell_id)
     missing = set()
     with doc.ydoc.transaction():
+        if meta is not None:
+            _apply_metadata(doc, meta)
         for cell_id, state in cells.items():
             ycell = index.get(cell_id)
             if ycell is None:
@@ -194,6 +201,23 @@ def apply_cells(doc: Any, cells: dict[str, CellState]) -> tuple[set[str], set[st
             elif "execution" in metadata:
                 del metadata["execution"]
     return missing, present
+
+
+def _apply_metadata(doc: Any, meta: NotebookMeta) -> None:
+    """The run's keys of the notebook metadata, set in the document's where they differ."""
+    from pycrdt import Map
+
+    ymeta = getattr(doc, "_ymeta", None)  # jupyter_ydoc keeps the notebook's top level here
+    if not isinstance(ymeta, Map):
+        return
+    ymetadata = ymeta.get("metadata")
+    if not isinstance(ymetadata, Map):
+        ymetadata = ymeta["metadata"] = Map({})
+    current = {key: _plain(value) for key, value in ymetadata.items()}
+    if meta.apply(current):
+        for key in (*meta.values, *meta.defaults):
+            if _plain(ymetadata.get(key)) != current[key]:
+                ymetadata[key] = current[key]
 
 
 def _apply_outputs(ycell: Any, outputs: list[dict[str, Any]]) -> None:

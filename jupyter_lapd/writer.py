@@ -10,12 +10,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .cellmerge import CellState, FileImage, WriteResult, write_cells
+from .cellmerge import CellState, FileImage, NotebookMeta, WriteResult, write_cells
 
 __all__ = ["Destination", "NotebookWriter", "Route"]
 
 
-Snapshot = Callable[[], tuple[int, dict[str, CellState]]]
+Snapshot = Callable[[], tuple[int, dict[str, CellState], NotebookMeta | None]]
 OnWritten = Callable[[int, WriteResult], None]
 
 
@@ -33,7 +33,11 @@ class Destination(Protocol):
     #: writer passes only the cells that changed since its last write there
     key: object | None
 
-    async def write(self, cells: dict[str, CellState]) -> WriteResult: ...
+    async def write(
+        self, cells: dict[str, CellState], meta: NotebookMeta | None = None
+    ) -> WriteResult:
+        """Put ``cells`` (and the run's notebook metadata, if any) where they belong."""
+        ...
 
 
 Route = Callable[[str], Awaitable["Destination | None"]]  # given the notebook's API path
@@ -156,18 +160,20 @@ class NotebookWriter:
             self._task = None
 
     async def write_now(self) -> WriteResult | None:
-        upto, cells = self._snapshot()
+        upto, cells, meta = self._snapshot()
         self._dirty = self._urgent = False
         try:
             destination = await self._route() if self._route is not None else None
             if destination is None:
                 self._destination_interval = self._destination_key = None
-                result = await asyncio.to_thread(write_cells, self.os_path, cells, self._image)
+                result = await asyncio.to_thread(
+                    write_cells, self.os_path, cells, self._image, meta
+                )
             else:
                 self._destination_interval = destination.interval
                 self._image = FileImage()  # someone else writes the file meanwhile
                 changed = self._changed_for(destination, cells)
-                result = await destination.write(changed)
+                result = await destination.write(changed, meta)
                 if destination.key is not None:
                     self._sent.update((cid, state.version) for cid, state in changed.items())
         except Exception as e:

@@ -194,6 +194,7 @@ async def test_outputs_stream_into_the_shared_document_and_the_room_saves_them(
         assert "".join(o.get("text", "") for o in nb.cells[0].outputs) == expected
         assert nb.cells[0].execution_count == 1
         assert nb.cells[0].metadata["execution"]["shell.execute_reply"]
+        assert nb.metadata["language_info"]["name"] == "python"  # the kernel's, as nbclient
     # the run never wrote behind the room's back: no out-of-band reload
     assert not [e for e in collab_events if e.get("action") == "overwrite"], collab_events
     flushed = [e for e in await lapd_events(run["id"], since=0) if e["type"] == "flushed"]

@@ -8,7 +8,7 @@ from conftest import make_notebook
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc
 
-from jupyter_lapd.cellmerge import CellState
+from jupyter_lapd.cellmerge import CellState, NotebookMeta
 from jupyter_lapd.shared import apply_cells
 
 
@@ -89,3 +89,19 @@ def test_a_client_sees_exactly_the_run_outputs() -> None:
     client.ydoc.apply_update(server.ydoc.get_update())
     assert client.get_cell(0)["outputs"] == [stream("0\n1\n2\n")]
     assert client.get_cell(0)["execution_count"] == 1
+
+
+def test_the_runs_notebook_metadata_lands_and_the_users_stays() -> None:
+    doc = shared(["1"])
+    language = {"name": "python", "version": "3.11"}
+    meta = NotebookMeta({"language_info": language}, {"kernelspec": {"name": "other"}}, 1)
+    apply_cells(doc, {}, meta)
+    metadata = doc.get()["metadata"]
+    assert metadata["language_info"] == language
+    assert metadata["kernelspec"]["name"] == "python3"  # the notebook had one: kept
+
+    updates: list[bytes] = []
+    subscription = doc.ydoc.observe(lambda event: updates.append(event.update))
+    apply_cells(doc, {}, meta)
+    doc.ydoc.unobserve(subscription)
+    assert updates == []  # nothing changed, nothing sent

@@ -267,7 +267,7 @@ async def test_a_giant_stream_is_bounded_in_the_file_and_whole_in_the_journal(
 
 async def test_output_read_late_is_due_in_the_file_by_when_it_was_sent(tmp_path):
     def snapshot():
-        return 0, {}
+        return 0, {}, None
 
     def writer():
         w = NotebookWriter(str(tmp_path / "nb.ipynb"), snapshot, lambda *a: None)
@@ -285,7 +285,7 @@ async def test_output_read_late_is_due_in_the_file_by_when_it_was_sent(tmp_path)
 
 
 async def test_writes_stay_spaced_however_old_the_output(tmp_path):
-    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None)
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None)
     w._last_write = time.monotonic()  # writes that cost 0.1 s each, the last just ended
     w._costs.extend([0.1, 0.1])
     w.mark_dirty(since=time.monotonic() - 3600)  # a kernel whose clock is an hour behind
@@ -309,13 +309,13 @@ async def test_the_interval_follows_what_a_write_costs_not_how_long_it_waited(tm
 
         interval, key = 1.0, None
 
-        async def write(self, cells: dict) -> WriteResult:
+        async def write(self, cells: dict, meta: object = None) -> WriteResult:
             return WriteResult("", "", set(), set(), seconds=0.5, size=1, cost=0.01)
 
     async def route() -> SlowToLand:
         return SlowToLand()
 
-    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None, route=route)
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route)
     assert await w.write_now() is not None
     assert w.interval == 1.0  # not 20 x 0.5 s
     w.mark_dirty()
@@ -332,13 +332,13 @@ async def test_one_costly_write_does_not_stretch_the_interval_two_in_a_row_do(tm
 
         interval, key = 1.0, None
 
-        async def write(self, cells: dict) -> WriteResult:
+        async def write(self, cells: dict, meta: object = None) -> WriteResult:
             return WriteResult("", "", set(), set(), seconds=0.01, size=1, cost=next(costs))
 
     async def route() -> Costing:
         return Costing()
 
-    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}), lambda *a: None, route=route)
+    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route)
     intervals = []
     for _ in range(4):
         assert await w.write_now() is not None
