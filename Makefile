@@ -22,7 +22,8 @@ export PATH := $(BIN):$(PATH)
 # Playwright must never download browsers: the UI tests use Debian's Chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean bench
+.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean bench \
+	conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,11 @@ pytest: install
 	rc=0; $(BIN)/python -m pytest 2>&1 | tee $(PYTEST_LOG) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected, continuing"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+# Each notebook of tests/conformance/notebooks run by plain nbclient, by a headless run and by
+# a background run on a real server; the saved files must match (tests/test_conformance.py).
+conformance: install
+	$(BIN)/python -m pytest tests/test_conformance.py
 
 jest: install
 	jlpm test
