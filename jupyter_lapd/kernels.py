@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,11 +155,17 @@ class LocalKernelProvider(KernelProvider):
         from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 
         specs = KernelSpecManager()
+        from traitlets.config import Config
+
         # the plain manager, not the default IOLoop one: its restarter would replace a
-        # dead kernel behind the run's back and hide the death from nbclient
+        # dead kernel behind the run's back and hide the death from nbclient. The kernel
+        # is this process's alone: it speaks over Unix sockets in a private folder (see
+        # ``acquire``), not TCP, which the kernel warns about as unencrypted.
+        config = Config({"KernelManager": {"transport": "ipc"}}) if os.name == "posix" else None
         manager = AsyncMultiKernelManager(
             kernel_spec_manager=specs,
             kernel_manager_class="jupyter_client.manager.AsyncKernelManager",
+            config=config,
         )
         super().__init__(manager, None, specs, ipython_hist_file)
         self.root_dir = root_dir
@@ -165,8 +173,14 @@ class LocalKernelProvider(KernelProvider):
         # False once the process is told to stop: a kernel busy with a cell is killed
         # rather than asked to shut down, which it could only do mid-cell, noisily
         self.graceful = True
+        self._sockets: str | None = None  # the kernels' connection files and sockets
 
     async def acquire(self, mode: KernelMode, path: str, kernel_name: str | None) -> KernelLease:
+        if self._sockets is None:
+            # private (0700), short enough for a Unix socket's path, and never the
+            # notebook's folder (a relative connection file would land there)
+            self._sockets = tempfile.mkdtemp(prefix="lapd-kernels-")
+            self.kernel_manager.connection_dir = self._sockets
         folder = os.path.join(self.root_dir, *posixpath.dirname(path).split("/"))
         extra = await self.kernel_arguments(kernel_name)
         kernel_id = await self.kernel_manager.start_kernel(
@@ -187,3 +201,6 @@ class LocalKernelProvider(KernelProvider):
     async def shutdown_all(self) -> None:
         """Stop every kernel still running (one that a cancelled start left behind, say)."""
         await self.kernel_manager.shutdown_all(now=True)
+        if self._sockets is not None:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None

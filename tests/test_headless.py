@@ -493,3 +493,12 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_one(lapd_headless):
     assert killed["status"] == "interrupted" and f"process {proc.pid}" in killed["error"]
     assert after["resumed_from"] is None and texts(read_nb(path)) == ["next\n"]
     assert killed["cells"][0]["status"] == "skipped"
+
+
+def test_the_kernel_speaks_over_private_unix_sockets_not_tcp(lapd_headless):
+    lapd_headless.notebook(["import os\nprint(os.getcwd())"])
+    done = lapd_headless("nb.ipynb", "--headless")
+    assert done.returncode == 0, done.stderr
+    assert "without encryption" not in done.stderr  # the kernel's warning for TCP
+    # nothing of the kernel's connection is left in the notebook's folder
+    assert sorted(p.name for p in lapd_headless.folder.iterdir()) == [DB, "nb.ipynb"]
