@@ -133,6 +133,17 @@ class Lapd(ExtensionApp):
         ),
     )
 
+    store_widget_state = Bool(
+        True,
+        config=True,
+        help=(
+            "Save the state of the run's ipywidgets in the notebook's metadata.widgets, as "
+            "nbclient's option of the same name does (default True), so that a reopened or "
+            "exported notebook shows its widgets, Output widgets' outputs included; over "
+            "16 MiB of JSON it is left out, with a warning in the log. False: never saved."
+        ),
+    )
+
     freeze_startup_objects = Bool(
         True,
         config=True,
@@ -165,6 +176,7 @@ class Lapd(ExtensionApp):
             on_server_restart=self.on_server_restart,
             log=self.log,
             max_output_bytes=self.max_output_bytes,
+            store_widget_state=self.store_widget_state,
             route=destinations,
             reader=destinations,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from queue import Empty
@@ -12,10 +13,12 @@ import zmq
 from nbclient import NotebookClient
 from nbclient.client import timestamp
 from nbclient.exceptions import CellExecutionComplete
+from nbclient.output_widget import OutputWidget
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
 from .iopub import LOST_NOTE, coalesced
+from .outputs import plain_json
 
 if TYPE_CHECKING:
     from .executor import CellResult
@@ -32,6 +35,9 @@ IOPUB_TIMEOUT = 30
 # milliseconds) after which the executor asks the kernel something, to learn whether the
 # idle was dropped.
 PROBE_AFTER = 0.5
+# Output messages that an ipywidgets ``Output`` capturing their request takes instead of
+# the cell (nbclient's "output hook", as JupyterLab's widget manager does).
+_HOOKED = frozenset({"stream", "display_data", "execute_result", "error", "clear_output"})
 # Messages already queued that are read in one step of the event loop, and the bytes they
 # may hold: 32 messages of 64 KiB take ~10-15 ms to read, time the loop answers nothing else.
 DRAIN = 100
@@ -86,6 +92,12 @@ class StreamingClient(NotebookClient):
         # whether the reading is keeping up: the last batch that ended found the socket
         # empty, and no wait for the journal came since (see ``Executor.keeping_up``)
         self.caught_up = True
+        # the widgets' state changed since ``widgets_metadata`` last took it
+        self.widgets_changed = False
+        # whether ``widgets_metadata`` gives it (c.Lapd.store_widget_state); the state is
+        # kept either way: nbclient's Output widget writes into it (KeyError without it)
+        self.save_widget_state = True
+        self.widget_registry = {"@jupyter-widgets/output": {"OutputModel": _OutputWidget}}
 
     def process_message(
         self, msg: dict[str, Any], cell: NotebookNode, cell_index: int
@@ -102,12 +114,51 @@ class StreamingClient(NotebookClient):
                     timing[f"iopub.status.{state}"] = str(timestamp(msg))
             elif msg_type == "execute_input":
                 timing["iopub.execute_input"] = str(timestamp(msg))
+        if msg_type.startswith("comm"):
+            # nbclient keeps the widgets' state and mimics the Output widget's front end
+            self.handle_comm_msg(cell.outputs, msg, cell_index)
+            self.widgets_changed = self.widgets_changed or "state" in content.get("data", {})
+            return None
+        hooks = self.output_hook_stack.get(msg["parent_header"].get("msg_id"))
+        if hooks and msg_type in _HOOKED:
+            # inside ``with out:``: the output goes to the widget's state, not the cell
+            if msg_type == "clear_output":
+                hooks[-1].clear_output(cell.outputs, msg, cell_index)
+            else:
+                hooks[-1].output(cell.outputs, msg, None, cell_index)
+            self.widgets_changed = True
+            return None
         self._sink(msg)
         if msg_type == "status" and content["execution_state"] == "idle":
             raise CellExecutionComplete()
-        if msg_type.startswith("comm"):
-            self.handle_comm_msg(cell.outputs, msg, cell_index)
         return None
+
+    def widgets_metadata(self) -> dict[str, Any] | None:
+        """``metadata.widgets`` as nbclient stores it at the end of a run (the state of
+        every widget model the run saw, and its binary buffers); None if there is none, or
+        if it is over ``WIDGET_STATE_LIMIT`` (logged: a notebook must stay openable)."""
+        self.widgets_changed = False
+        if not self.save_widget_state or not self.widget_state:
+            return None
+        before = self.nb.metadata.pop("widgets", None)
+        try:
+            self.set_widgets_metadata()  # nbclient's own serialisation, into self.nb
+            widgets = self.nb.metadata.pop("widgets", None)
+        finally:
+            if before is not None:
+                self.nb.metadata["widgets"] = before
+        if not isinstance(widgets, dict):
+            return None
+        size = len(json.dumps(widgets))
+        if size > WIDGET_STATE_LIMIT:
+            self.log.warning(
+                "jupyter_lapd: widget state of %d bytes not saved (over %d)",
+                size,
+                WIDGET_STATE_LIMIT,
+            )
+            return None
+        plain: dict[str, Any] = plain_json(widgets)
+        return plain
 
     async def _async_poll_output_msg(
         self, parent_msg_id: str, cell: NotebookNode, cell_index: int
@@ -248,6 +299,20 @@ class StreamingClient(NotebookClient):
                 shadow = zmq.Socket.shadow(socket.underlying)
             self._reader = (socket, shadow)
         return self._reader[1]
+
+
+class _OutputWidget(OutputWidget):
+    """nbclient's stand-in for the front end of an ``Output`` widget, which does not
+    send the widget's outputs back to the kernel: a run reads its kernel, it does not
+    talk back on a widget's behalf (a page showing the widget does that itself)."""
+
+    def sync_state(self) -> None:
+        pass
+
+
+# Bytes of JSON the widgets' state may take in the notebook: a widget holding a big array
+# (a plot's data, an image) would otherwise make the file unopenable.
+WIDGET_STATE_LIMIT = 16 * 1024 * 1024
 
 
 # Ends a cell's reading: a message of the next cell came (see ``_arrivals``).

@@ -160,6 +160,10 @@ class CellLoop:
             except asyncio.CancelledError:
                 if not self._cancel_requested:
                     raise  # not the abort: let the cancellation through
+        if executor.client.widgets_changed:
+            widgets = executor.client.widgets_metadata()
+            if widgets is not None:  # saved as nbclient saves it, once the cell is done
+                self._emit({"type": ev.METADATA, "metadata": {"widgets": widgets}})
         finished = utcnow()
         cell.finished, cell.execution_count = finished, result.execution_count
         cell.status = CellStatus.DONE if result.status == OK else CellStatus.ERROR

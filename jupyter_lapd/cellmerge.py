@@ -165,9 +165,11 @@ def merge_cells(
     return missing
 
 
-def serialize(nb: nbformat.NotebookNode) -> bytes:
-    """The bytes Jupyter itself would save, refusing a notebook that does not validate."""
-    nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
+def serialize(nb: nbformat.NotebookNode, lenient: bool = False) -> bytes:
+    """The bytes Jupyter itself would save, refusing a notebook that does not validate
+    (``lenient``: one that came from the user's file with its flaws, which are kept)."""
+    if not lenient:
+        nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
     text: str = nbformat.v4.writes_json(nb)
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
@@ -179,8 +181,10 @@ def _atomic_write(
     return atomic_write(os_path, pieces)
 
 
-def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
-    _atomic_write(os_path, [serialize(nb)])
+def write_notebook(os_path: str, nb: nbformat.NotebookNode, lenient: bool = False) -> None:
+    """Write a whole notebook (``lenient``: the user's own, read leniently, with cell ids
+    or parameters added: its schema flaws were there before and JupyterLab keeps them)."""
+    _atomic_write(os_path, [serialize(nb, lenient)])
 
 
 def _prepare(
@@ -198,7 +202,9 @@ def _prepare(
         versions, frame = dict(image.versions), image.frame
     else:
         with open(os_path, encoding="utf-8") as f:
-            nb = parse_notebook(f.read())  # validates: a user's invalid save is not built on
+            # read as leniently as nbformat.read: a flaw of the user's own in a cell the
+            # run does not own stays as it is; what the run changes is validated below
+            nb = parse_notebook(f.read())
         serialized, versions, frame = [None] * len(nb.cells), {}, frame_json(nb)
     if meta is not None and (fresh or image.meta_version != meta.version):
         metadata = nbformat.NotebookNode(copy.deepcopy(nb.metadata))

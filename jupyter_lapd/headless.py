@@ -69,6 +69,7 @@ class HeadlessOptions:
     flush_interval: float = 1.0
     ipython_hist_file: str = MEMORY  # c.Lapd.ipython_hist_file
     freeze_startup_objects: bool = True  # c.Lapd.freeze_startup_objects
+    store_widget_state: bool = True  # c.Lapd.store_widget_state
 
 
 class Reporter(Protocol):
@@ -157,7 +158,7 @@ class HeadlessRun:
             previous = None
         copy = os.path.realpath(self.target) != os.path.realpath(self.source)
         if copy and (previous is None or not os.path.exists(self.target)):
-            await asyncio.to_thread(write_notebook, self.target, source_nb)
+            await asyncio.to_thread(write_notebook, self.target, source_nb, True)
         if previous is not None:
             await self._call(resume.replay_into, self._db_store, previous.id, self.target)
         nb, injected, found = await asyncio.to_thread(self._prepare_notebook)
@@ -234,7 +235,7 @@ class HeadlessRun:
             nb.nbformat_minor = max(nb.nbformat_minor, 5)
             changed = True
         if changed:
-            write_notebook(self.target, nb)
+            write_notebook(self.target, nb, lenient=True)
         return nb, injected, found
 
     # -- attempts ---------------------------------------------------------------------
@@ -280,6 +281,7 @@ class HeadlessRun:
             self.options.flush_interval,
             log=self._log,
             cell_timeout=self.options.timeout,
+            store_widget_state=self.options.store_widget_state,
         )
         hub.open(record.id)
         await self._persist(record)

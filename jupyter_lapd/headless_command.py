@@ -137,6 +137,7 @@ class HeadlessCommand(LapdCommand):
             flush_interval = float(settings.flush_interval)
             ipython_hist_file = str(settings.ipython_hist_file)
             freeze = bool(settings.freeze_startup_objects)
+            store_widget_state = bool(settings.store_widget_state)
         except TraitError as e:
             raise UsageError(f"bad configuration: {e}") from None
         selection = None
@@ -158,6 +159,7 @@ class HeadlessCommand(LapdCommand):
             flush_interval=flush_interval,
             ipython_hist_file=ipython_hist_file,
             freeze_startup_objects=freeze,
+            store_widget_state=store_widget_state,
         )
 
     async def run_headless(self, options: HeadlessOptions) -> int:

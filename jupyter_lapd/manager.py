@@ -56,6 +56,7 @@ class RunManager:
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
         route: Route | None = None,
         reader: notebooks.NotebookReader | None = None,
+        store_widget_state: bool = True,
     ) -> None:
         self.store = store
         # where each write of a run goes when not straight to the file, and what reads a
@@ -66,6 +67,7 @@ class RunManager:
         self.root_dir = root_dir
         self.flush_interval = flush_interval
         self.max_output_bytes = max_output_bytes
+        self.store_widget_state = store_widget_state
         self.max_concurrent_runs = max_concurrent_runs
         self.history_days = history_days
         self.on_server_restart = on_server_restart
@@ -209,7 +211,7 @@ class RunManager:
             if loaded.save is not None:
                 await loaded.save(nb)
             else:
-                await asyncio.to_thread(write_notebook, os_path, nb)
+                await asyncio.to_thread(write_notebook, os_path, nb, True)
         record = RunRecord(
             path=api_path,
             cells=[CellRecord(id=c) for c in cell_ids],
@@ -229,6 +231,7 @@ class RunManager:
             log=self.log,
             max_output_bytes=self.max_output_bytes,
             route=self.route,
+            store_widget_state=self.store_widget_state,
         )
         self._active[record.id] = run
         self.hub.open(record.id)

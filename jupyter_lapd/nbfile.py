@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -27,8 +29,10 @@ import nbformat
 from nbformat.reader import get_version
 from nbformat.v4.nbjson import BytesEncoder
 from nbformat.v4.rwbase import split_lines, strip_transient
+from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
 NBFORMAT_VERSION = 4
+log = logging.getLogger(__name__)
 # What nbformat.v4.writes_json passes to json.dumps.
 _DUMPS: dict[str, Any] = {
     "cls": BytesEncoder,
@@ -97,8 +101,12 @@ def _loads_by_cell(text: str) -> dict[str, Any]:
         return loaded
 
 
+class NotANotebook(ValueError):
+    """A file that is no notebook at all (not one with a schema problem or two)."""
+
+
 def parse_notebook(text: str) -> nbformat.NotebookNode:
-    """What ``nbformat.reads(text, as_version=4)`` gives, validated (raises if invalid)."""
+    """What ``nbformat.reads(text, as_version=4)`` gives (see ``notebook_from_dict``)."""
     return notebook_from_dict(loads(text), text)
 
 
@@ -108,15 +116,71 @@ def loads(text: str) -> dict[str, Any]:
 
 
 def notebook_from_dict(nb_dict: dict[str, Any], text: str) -> nbformat.NotebookNode:
-    """The validated nbformat 4 notebook of a decoded file (``text``, for old formats)."""
+    """The nbformat 4 notebook of a decoded file (``text``, for old formats), read as
+    leniently as ``nbformat.read``: a schema problem (a stream output without ``name``,
+    say, which JupyterLab opens and nbclient runs) is logged, not refused. Only what is no
+    notebook at all raises ``NotANotebook``.
+
+    A cell without an id keeps none, nor does the second of two cells with one id, even in
+    a file that says nbformat 4.5 (older tools bump the version without adding ids):
+    nbformat's validation gives such cells fresh random ids on every read, which the file
+    never holds, so a run's writes would find none of its cells. ``ensure_cell_ids`` gives
+    them ids that are written.
+    """
+    _check_shape(nb_dict)
+    raw_ids = [cell.get("id") for cell in nb_dict["cells"]]
     major, minor = get_version(nb_dict)
     if major == NBFORMAT_VERSION:
         nb = nbformat.v4.to_notebook_json(nb_dict, minor=minor)
     else:  # an older format: nbformat converts (rare, and small notebooks)
         nb = nbformat.reads(text, as_version=NBFORMAT_VERSION)
     nb = nbformat.convert(nb, NBFORMAT_VERSION)
-    nbformat.validate(nb)
+    try:
+        with warnings.catch_warnings():
+            # such cells are given ids that are written (see above), not nbformat's
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            warnings.simplefilter("ignore", DuplicateCellId)
+            nbformat.validate(nb)
+    except nbformat.ValidationError as e:
+        log.warning("jupyter_lapd: a notebook does not validate, read as it is: %s", _first(e))
+    if major == NBFORMAT_VERSION:
+        seen: set[Any] = set()
+        for cell, raw in zip(nb.cells, raw_ids, strict=True):
+            if not raw or raw in seen:
+                cell.pop("id", None)
+            seen.add(raw)
     return cast(nbformat.NotebookNode, nb)
+
+
+def _check_shape(nb_dict: Any) -> None:
+    """Refuse what nothing could run: no cell list, cells that are not cells."""
+    if not isinstance(nb_dict, dict):
+        raise NotANotebook("a notebook is a JSON object")
+    major = nb_dict.get("nbformat")
+    if not isinstance(major, int) or not 1 <= major <= NBFORMAT_VERSION:
+        raise NotANotebook(f"unsupported nbformat {major!r}")
+    if major < NBFORMAT_VERSION:
+        return  # nbformat's converters read the old shapes
+    cells = nb_dict.get("cells")
+    if not isinstance(cells, list):
+        raise NotANotebook("'cells' is not a list")
+    for i, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise NotANotebook(f"cell {i} is not a code, markdown or raw cell")
+        if not isinstance(cell.get("source", ""), (str, list)):
+            raise NotANotebook(f"cell {i} has no source text")
+        outputs = cell.get("outputs", [])
+        if cell["cell_type"] == "code" and (
+            not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs)
+        ):
+            raise NotANotebook(f"cell {i} has outputs that are not a list of outputs")
+    if not isinstance(nb_dict.get("metadata", {}), dict):
+        raise NotANotebook("'metadata' is not an object")
+
+
+def _first(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _float(value: float) -> str:

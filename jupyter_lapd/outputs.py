@@ -105,17 +105,17 @@ def _output(msg_type: str, content: Mapping[str, Any]) -> Output | None:
     except (KeyError, TypeError, ValueError, ValidationError) as err:
         log.warning("Dropping invalid %s output: %s", msg_type, err)
         return None
-    plain = _plain(node)
+    plain = plain_json(node)
     assert isinstance(plain, dict)
     return plain
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """NotebookNode trees to plain dicts and lists, so events serialise and compare as JSON."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain_json(item) for item in value]
     return value
 
 

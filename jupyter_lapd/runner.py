@@ -60,8 +60,10 @@ class ActiveRun(CellLoop):
         cell_timeout: int | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
         route: Route | None = None,
+        store_widget_state: bool = True,
     ) -> None:
         self.record = record
+        self._store_widget_state = store_widget_state  # in metadata.widgets, as nbclient
         self.os_path = os_path
         self._nb = nb
         self._hub = hub
@@ -93,6 +95,8 @@ class ActiveRun(CellLoop):
         self.kernel_died = False  # the server's restarter found the kernel dead
         self._save_pending = False
         self._saver: asyncio.Task[None] | None = None
+        self._ending: asyncio.Future[None] | None = None  # a cancel the run gave itself
+        self.cells_lost: str | None = None  # why the file holds none of the run's cells
 
     # -- events -----------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class ActiveRun(CellLoop):
 
     def _on_written(self, upto: int, result: WriteResult) -> None:
         self._deleted.written(result.present)
+        self._check_cells_found(result)
         self.last_flush = {
             "upto": upto,
             "last_modified": result.last_modified,
@@ -131,6 +136,25 @@ class ActiveRun(CellLoop):
         if result.destination != "file":
             self.last_flush["destination"] = result.destination
         self._emit({"type": ev.FLUSHED, **self.last_flush})
+
+    def _check_cells_found(self, result: WriteResult) -> None:
+        """Fail the run, saying so, when the notebook holds none of its cells any more.
+
+        A user deleting a cell or two mid-run skips them (``DeletedCells``); a notebook
+        in which not one of the run's cells can be found (their ids changed under the
+        run) would get none of its outputs, while the run went on as if it had: it stops
+        instead, and its outputs stay in the journal.
+        """
+        ids = {cell.id for cell in self.record.cells}
+        if not result.missing or ids & result.present or self.cells_lost is not None:
+            return
+        self.cells_lost = (
+            f"none of the run's cells is in {self.record.path} any more (their ids changed): "
+            f"their outputs are in the journal, `jupyter lapd logs {self.record.id}`"
+        )
+        self._log.error("jupyter_lapd: run %s: %s", self.record.id, self.cells_lost)
+        if not self._cancelled():
+            self._ending = asyncio.ensure_future(self.cancel(RunStatus.FAILED, self.cells_lost))
 
     def merge_into(self, content: dict[str, Any]) -> None:
         """Put the run's current outputs into a notebook someone else is saving.
@@ -186,6 +210,7 @@ class ActiveRun(CellLoop):
                 throttle=lambda: self._hub.backpressure(rec.id),
                 on_any=self._activity.record if self._activity else None,
             )
+            executor.client.save_widget_state = self._store_widget_state
             km: Any = executor.client.km
             with contextlib.suppress(Exception):  # a gateway's manager has no restarter
                 km.add_restart_callback(self._on_auto_restart, "restart")
@@ -251,6 +276,8 @@ class ActiveRun(CellLoop):
             error = error or f"could not write {rec.path}: {self.writer.error}"
             if status == RunStatus.COMPLETED:
                 status = RunStatus.FAILED
+        if self.cells_lost is not None and status == RunStatus.COMPLETED:
+            status, error = RunStatus.FAILED, self.cells_lost
         if self._saver is not None:  # no per-cell save may land after the final one
             self._saver.cancel()  # a save already handed to the database thread still runs
             with contextlib.suppress(asyncio.CancelledError):

@@ -207,3 +207,24 @@ def record_sent_cells(monkeypatch: pytest.MonkeyPatch, into: list[str]) -> None:
         return send(self, stream, msg_or_type, *args, **kwargs)
 
     monkeypatch.setattr(Session, "send", sending)
+
+
+def run_with_nbclient(nb: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """``nb`` as plain nbclient saves it after running it in ``folder``: the reference for
+    what a run must save (in a process of its own: nbclient runs an event loop of its own)."""
+    import subprocess
+    import sys
+
+    path = folder / ".nbclient-reference.ipynb"
+    nbformat.write(nb, path)
+    code = (
+        "import sys, nbformat\n"
+        "from nbclient import NotebookClient\n"
+        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+        "NotebookClient(nb, kernel_name='python3').execute()\n"
+        "nbformat.write(nb, sys.argv[1])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=180)
+    ran = nbformat.read(path, as_version=4)
+    path.unlink()
+    return ran

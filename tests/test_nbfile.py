@@ -8,7 +8,13 @@ import nbformat
 import pytest
 from conftest import make_notebook
 
-from jupyter_lapd.nbfile import _DUMPS, _indented, _loads_by_cell, parse_notebook
+from jupyter_lapd.nbfile import (
+    _DUMPS,
+    NotANotebook,
+    _indented,
+    _loads_by_cell,
+    parse_notebook,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,5 +52,26 @@ def test_parse_notebook_converts_old_formats_and_rejects_bad_input():
     assert parse_notebook(text).cells[0].source == "1"
     with pytest.raises(json.JSONDecodeError):
         parse_notebook('{"cells": [}')
-    with pytest.raises(nbformat.ValidationError):
-        parse_notebook(json.dumps({**json.loads(nbformat.writes(make_notebook(["1"]))), "x": 1}))
+    # a schema flaw is read as nbformat.read reads it (JupyterLab opens such files)
+    flawed = parse_notebook(
+        json.dumps({**json.loads(nbformat.writes(make_notebook(["1"]))), "x": 1})
+    )
+    assert flawed.cells[0].source == "1"
+    for not_a_notebook in ([], {"nbformat": 4, "cells": "no"}, {"nbformat": 9, "cells": []}):
+        with pytest.raises((NotANotebook, TypeError)):
+            parse_notebook(json.dumps(not_a_notebook))
+
+
+def test_a_stored_output_that_breaks_the_schema_is_read_and_kept():
+    nb = json.loads(nbformat.writes(make_notebook(["print(1)"])))
+    nb["cells"][0]["outputs"] = [{"output_type": "stream", "text": "no name\n"}]
+    parsed = parse_notebook(json.dumps(nb))
+    assert parsed.cells[0].outputs == [{"output_type": "stream", "text": "no name\n"}]
+
+
+def test_cells_without_ids_or_with_a_taken_one_are_given_none_on_read():
+    nb = json.loads(nbformat.writes(make_notebook(["1", "2", "3"])))
+    del nb["cells"][0]["id"]
+    nb["cells"][2]["id"] = nb["cells"][1]["id"]
+    parsed = parse_notebook(json.dumps(nb))  # nbformat 4.5: nbformat would invent them
+    assert [c.get("id") for c in parsed.cells] == [None, "c1", None]

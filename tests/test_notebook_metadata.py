@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from conftest import held_until, make_notebook, read_nb, wait_until
+from conftest import held_until, make_notebook, read_nb, run_with_nbclient, wait_until
 
 from jupyter_lapd.cellmerge import CellState, NotebookMeta, write_cells
 
@@ -20,21 +19,8 @@ LANGUAGE_INFO = {"name": "python", "version": "3", "mimetype": "text/x-python"}
 
 
 def nbclient_metadata(nb: nbformat.NotebookNode, folder: Path) -> dict[str, Any]:
-    """The notebook metadata plain nbclient leaves after running ``nb`` (in a process of
-    its own: nbclient runs an event loop of its own)."""
-    path = folder / "nbclient-copy.ipynb"
-    nbformat.write(nb, path)
-    code = (
-        "import sys, nbformat\n"
-        "from nbclient import NotebookClient\n"
-        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
-        "NotebookClient(nb, kernel_name='python3').execute()\n"
-        "nbformat.write(nb, sys.argv[1])\n"
-    )
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=180)
-    metadata = dict(nbformat.read(path, as_version=4).metadata)
-    path.unlink()
-    return metadata
+    """The notebook metadata plain nbclient leaves after running ``nb``."""
+    return dict(run_with_nbclient(nb, folder).metadata)
 
 
 def without_kernelspec(cells: list[str]) -> nbformat.NotebookNode:

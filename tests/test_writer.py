@@ -315,7 +315,9 @@ async def test_the_interval_follows_what_a_write_costs_not_how_long_it_waited(tm
     async def route() -> SlowToLand:
         return SlowToLand()
 
-    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route)
+    w = NotebookWriter(
+        str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route
+    )
     assert await w.write_now() is not None
     assert w.interval == 1.0  # not 20 x 0.5 s
     w.mark_dirty()
@@ -338,7 +340,9 @@ async def test_one_costly_write_does_not_stretch_the_interval_two_in_a_row_do(tm
     async def route() -> Costing:
         return Costing()
 
-    w = NotebookWriter(str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route)
+    w = NotebookWriter(
+        str(tmp_path / "nb.ipynb"), lambda: (0, {}, None), lambda *a: None, route=route
+    )
     intervals = []
     for _ in range(4):
         assert await w.write_now() is not None
