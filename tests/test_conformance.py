@@ -35,11 +35,6 @@ MODES = ("headless", "server")
 # land (xfail is strict: a case that starts passing fails until its line is removed).
 # Keys are (mode, notebook name); a reason naming an item of the list, or "#19 new"
 # for a difference found by this suite.
-_ITEM_3 = "#19 item 3: output inside `with out:` lands in the cell, not in the Output widget"
-_ITEM_4 = "#19 item 4: metadata.widgets (the widget state) is not saved"
-_ITEMS_3_4 = f"{_ITEM_3}; {_ITEM_4.removeprefix('#19 ')}"
-_ITEM_5 = "#19 item 5: a notebook at nbformat 4.5 without cell ids loses every output"
-_ITEM_6 = "#19 item 6: a stored output that breaks the schema (a stream without name) is refused"
 _CR = (
     "#19 new: a \\r erases the whole line; JupyterLab's output area (and a terminal) "
     "overwrites only the characters written after it ('Downloading...\\rDone' saves as "
@@ -54,20 +49,6 @@ _SKIP = (
     "outputs are cleared; nbclient leaves the cell as it was"
 )
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("headless", "nbformat_4_5_no_ids"): _ITEM_5,
-    ("server", "nbformat_4_5_no_ids"): _ITEM_5,
-    ("headless", "schema_broken_outputs"): _ITEM_6,
-    ("server", "schema_broken_outputs"): _ITEM_6,
-    ("headless", "widgets_slider"): _ITEM_4,
-    ("server", "widgets_slider"): _ITEM_4,
-    ("headless", "widgets_containers_link"): _ITEM_4,
-    ("server", "widgets_containers_link"): _ITEM_4,
-    ("headless", "widgets_interact"): _ITEMS_3_4,
-    ("server", "widgets_interact"): _ITEMS_3_4,
-    ("headless", "widgets_output"): _ITEMS_3_4,
-    ("server", "widgets_output"): _ITEMS_3_4,
-    ("headless", "widgets_output_across_cells"): _ITEMS_3_4,
-    ("server", "widgets_output_across_cells"): _ITEMS_3_4,
     ("headless", "stream_cr_overwrite_shorter"): _CR,
     ("server", "stream_cr_overwrite_shorter"): _CR,
     ("headless", "error_raises_exception_tag"): _RAISES,
