@@ -140,13 +140,9 @@ class StreamingClient(NotebookClient):
         self.widgets_changed = False
         if not self.save_widget_state or not self.widget_state:
             return None
-        before = self.nb.metadata.pop("widgets", None)
-        try:
-            self.set_widgets_metadata()  # nbclient's own serialisation, into self.nb
-            widgets = self.nb.metadata.pop("widgets", None)
-        finally:
-            if before is not None:
-                self.nb.metadata["widgets"] = before
+        # nbclient's own serialisation, into the run's copy of the notebook (not written)
+        self.set_widgets_metadata()
+        widgets = self.nb.metadata.pop("widgets", None)
         if not isinstance(widgets, dict):
             return None
         size = len(json.dumps(widgets))

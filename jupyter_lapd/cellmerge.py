@@ -165,11 +165,8 @@ def merge_cells(
     return missing
 
 
-def serialize(nb: nbformat.NotebookNode, lenient: bool = False) -> bytes:
-    """The bytes Jupyter itself would save, refusing a notebook that does not validate
-    (``lenient``: one that came from the user's file with its flaws, which are kept)."""
-    if not lenient:
-        nbformat.validate(nb)  # raises: an invalid notebook never reaches the disk
+def serialize(nb: nbformat.NotebookNode) -> bytes:
+    """The bytes Jupyter itself would save."""
     text: str = nbformat.v4.writes_json(nb)
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
@@ -181,10 +178,11 @@ def _atomic_write(
     return atomic_write(os_path, pieces)
 
 
-def write_notebook(os_path: str, nb: nbformat.NotebookNode, lenient: bool = False) -> None:
-    """Write a whole notebook (``lenient``: the user's own, read leniently, with cell ids
-    or parameters added: its schema flaws were there before and JupyterLab keeps them)."""
-    _atomic_write(os_path, [serialize(nb, lenient)])
+def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
+    """Write a whole notebook: the user's own, with cell ids or parameters added before a
+    run. It is not validated: a schema flaw it was read with is the user's, and is kept as
+    JupyterLab keeps it (what the run adds is nbformat's own cells and ids)."""
+    _atomic_write(os_path, [serialize(nb)])
 
 
 def _prepare(

@@ -158,7 +158,7 @@ class HeadlessRun:
             previous = None
         copy = os.path.realpath(self.target) != os.path.realpath(self.source)
         if copy and (previous is None or not os.path.exists(self.target)):
-            await asyncio.to_thread(write_notebook, self.target, source_nb, True)
+            await asyncio.to_thread(write_notebook, self.target, source_nb)
         if previous is not None:
             await self._call(resume.replay_into, self._db_store, previous.id, self.target)
         nb, injected, found = await asyncio.to_thread(self._prepare_notebook)
@@ -235,7 +235,7 @@ class HeadlessRun:
             nb.nbformat_minor = max(nb.nbformat_minor, 5)
             changed = True
         if changed:
-            write_notebook(self.target, nb, lenient=True)
+            write_notebook(self.target, nb)
         return nb, injected, found
 
     # -- attempts ---------------------------------------------------------------------

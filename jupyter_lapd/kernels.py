@@ -153,10 +153,9 @@ class LocalKernelProvider(KernelProvider):
     def __init__(self, root_dir: str, ipython_hist_file: str = MEMORY) -> None:
         from jupyter_client.kernelspec import KernelSpecManager
         from jupyter_client.multikernelmanager import AsyncMultiKernelManager
-
-        specs = KernelSpecManager()
         from traitlets.config import Config
 
+        specs = KernelSpecManager()
         # the plain manager, not the default IOLoop one: its restarter would replace a
         # dead kernel behind the run's back and hide the death from nbclient. The kernel
         # is this process's alone: it speaks over Unix sockets in a private folder (see

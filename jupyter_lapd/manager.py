@@ -211,7 +211,7 @@ class RunManager:
             if loaded.save is not None:
                 await loaded.save(nb)
             else:
-                await asyncio.to_thread(write_notebook, os_path, nb, True)
+                await asyncio.to_thread(write_notebook, os_path, nb)
         record = RunRecord(
             path=api_path,
             cells=[CellRecord(id=c) for c in cell_ids],

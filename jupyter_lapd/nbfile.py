@@ -142,7 +142,7 @@ def notebook_from_dict(nb_dict: dict[str, Any], text: str) -> nbformat.NotebookN
             warnings.simplefilter("ignore", DuplicateCellId)
             nbformat.validate(nb)
     except nbformat.ValidationError as e:
-        log.warning("jupyter_lapd: a notebook does not validate, read as it is: %s", _first(e))
+        log.warning("jupyter_lapd: a notebook does not validate, read as it is: %s", first_line(e))
     if major == NBFORMAT_VERSION:
         seen: set[Any] = set()
         for cell, raw in zip(nb.cells, raw_ids, strict=True):
@@ -178,7 +178,8 @@ def _check_shape(nb_dict: Any) -> None:
         raise NotANotebook("'metadata' is not an object")
 
 
-def _first(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+    """An error's first line (jsonschema's run to dozens), or its type if it says nothing."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 

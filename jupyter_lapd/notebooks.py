@@ -48,8 +48,9 @@ def load_notebook(api_path: str, os_path: str) -> NotebookNode:
     try:
         nb = nbfile.notebook_from_dict(raw, text)
     except Exception as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InvalidRunRequest(f"{api_path} is not a valid notebook: {message}") from None
+        raise InvalidRunRequest(
+            f"{api_path} is not a valid notebook: {nbfile.first_line(e)}"
+        ) from None
     return nb
 
 

@@ -213,9 +213,10 @@ def _apply_metadata(doc: Any, meta: NotebookMeta) -> None:
     ymetadata = ymeta.get("metadata")
     if not isinstance(ymetadata, Map):
         ymetadata = ymeta["metadata"] = Map({})
-    current = {key: _plain(value) for key, value in ymetadata.items()}
+    owned = (*meta.values, *meta.defaults)
+    current = {key: _plain(ymetadata[key]) for key in owned if key in ymetadata}
     if meta.apply(current):
-        for key in (*meta.values, *meta.defaults):
+        for key in owned:
             if _plain(ymetadata.get(key)) != current[key]:
                 ymetadata[key] = current[key]
 

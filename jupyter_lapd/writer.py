@@ -71,6 +71,7 @@ class NotebookWriter:
         self._destination_interval: float | None = None  # set while a Destination has it
         self._destination_key: object | None = None
         self._sent: dict[str, int | None] = {}  # cell versions the destination holds
+        self._sent_meta: int | None = None  # the NotebookMeta version it holds
         self._snapshot = snapshot
         self._on_written = on_written
         self.flush_interval = flush_interval
@@ -173,9 +174,13 @@ class NotebookWriter:
                 self._destination_interval = destination.interval
                 self._image = FileImage()  # someone else writes the file meanwhile
                 changed = self._changed_for(destination, cells)
+                if meta is not None and meta.version == self._sent_meta:
+                    meta = None  # the destination holds it already
                 result = await destination.write(changed, meta)
                 if destination.key is not None:
                     self._sent.update((cid, state.version) for cid, state in changed.items())
+                    if meta is not None:
+                        self._sent_meta = meta.version
         except Exception as e:
             self.error = e
             self._image = FileImage()  # whatever happened, read the file afresh next time
@@ -196,7 +201,7 @@ class NotebookWriter:
     ) -> dict[str, CellState]:
         key = destination.key
         if key is None or key != self._destination_key:
-            self._destination_key, self._sent = key, {}
+            self._destination_key, self._sent, self._sent_meta = key, {}, None
         changed = {
             cell_id: state
             for cell_id, state in cells.items()

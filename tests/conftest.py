@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,13 +19,20 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from jupyter_lapd.store import journal_events
+from jupyter_lapd.streamfiles import StreamFiles, folder_for
+
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Any, tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(
+    jp_server_config: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> dict[str, Any]:
+    # a test marked rare_writes: the run writes at its first cell start, then not for a minute
+    flush_interval = 60 if "rare_writes" in request.keywords else 0.2
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_lapd": True, "jupyter_server_terminals": False},
@@ -30,7 +41,7 @@ def jp_server_config(jp_server_config: Any, tmp_path: Path) -> dict[str, Any]:
         },
         "Lapd": {
             "db_path": str(tmp_path / "lapd-db" / "runs.db"),
-            "flush_interval": 0.2,
+            "flush_interval": flush_interval,
             # the servers of many tests share this process: test_heap.py tests the freeze
             "freeze_startup_objects": False,
         },
@@ -212,9 +223,6 @@ def record_sent_cells(monkeypatch: pytest.MonkeyPatch, into: list[str]) -> None:
 def run_with_nbclient(nb: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
     """``nb`` as plain nbclient saves it after running it in ``folder``: the reference for
     what a run must save (in a process of its own: nbclient runs an event loop of its own)."""
-    import subprocess
-    import sys
-
     path = folder / ".nbclient-reference.ipynb"
     nbformat.write(nb, path)
     code = (
@@ -228,3 +236,69 @@ def run_with_nbclient(nb: nbformat.NotebookNode, folder: Path) -> nbformat.Noteb
     ran = nbformat.read(path, as_version=4)
     path.unlink()
     return ran
+
+
+# -- headless runs: `jupyter lapd run --headless` in a process of its own ------------------
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "jupyter_lapd.cli", "run"]
+DB = ".nb.ipynb.lapd.db"
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    """The user's environment without their Jupyter config, runtime files in ``tmp``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "JPY_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    for name in ("config", "runtime"):
+        (tmp / name).mkdir(exist_ok=True)
+    env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+    return env
+
+
+class Headless:
+    """Runs `jupyter lapd run ... --headless` in one folder, as a user would."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = env
+
+    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], cwd=self.folder, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def start(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*CLI, *args], cwd=self.folder, env=self.env, text=True, **kw
+        )  # fmt: skip
+
+    def notebook(self, cells: list[Any], name: str = "nb.ipynb") -> Path:
+        path = self.folder / name
+        nbformat.write(make_notebook(cells), path)
+        return path
+
+    def _query(self, db: str, sql: str, *params: str) -> list[tuple[Any, ...]]:
+        # plain SELECTs, no Store: a test reading must never write to a live journal
+        conn = sqlite3.connect(self.folder / db, timeout=30)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def runs(self, db: str = DB) -> list[dict[str, Any]]:
+        """Every run in the journal database, oldest first."""
+        rows = self._query(db, "SELECT record FROM runs ORDER BY created, rowid")
+        return [json.loads(record) for (record,) in rows]
+
+    def events(self, run_id: str, db: str = DB) -> list[dict[str, Any]]:
+        sql = "SELECT event, text, text_at, text_bytes FROM journal WHERE run_id = ? ORDER BY seq"
+        streams = StreamFiles(folder_for(str(self.folder / db)))
+        return journal_events(self._query(db, sql, run_id), streams, run_id)
+
+
+@pytest.fixture
+def lapd_headless(tmp_path: Path) -> Headless:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return Headless(folder, env_for(tmp_path))

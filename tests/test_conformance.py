@@ -366,7 +366,8 @@ _MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
 def widget_ids_in_order(nb: Notebook) -> list[str]:
     """Widget model ids (uuid4, new on every run) in a deterministic order: as the outputs
     show them, each followed depth-first by the models its state refers to; then the models
-    no output reaches, by their state with the ids masked."""
+    no output reaches, each from a model nothing else refers to, by its state with the ids
+    masked."""
     state = widget_state(nb)
     order: list[str] = []
 
@@ -397,8 +398,15 @@ def widget_ids_in_order(nb: Notebook) -> list[str]:
     def masked(model_id: str) -> str:
         return pattern.sub("<model>", json.dumps(state[model_id], sort_keys=True))
 
-    for model_id in sorted((m for m in state if m not in order), key=masked):
-        visit_model(model_id)
+    def refers_to(model_id: str) -> set[str]:
+        text = json.dumps(state[model_id].get("state", {}))
+        return {other for other in state if other != model_id and other in text}
+
+    # the models no output reaches: from those no other such model refers to (a model's
+    # layout and style come after it, whatever their own content), by their masked state
+    while left := [m for m in state if m not in order]:
+        referred = set().union(*(refers_to(m) for m in left))
+        visit_model(min([m for m in left if m not in referred] or left, key=masked))
     return order
 
 

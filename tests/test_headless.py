@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import random
 import re
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,73 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import make_notebook, read_nb
-
-from jupyter_lapd.store import journal_events
-from jupyter_lapd.streamfiles import StreamFiles, folder_for
-
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "jupyter_lapd.cli", "run"]
-DB = ".nb.ipynb.lapd.db"
-
-
-def env_for(tmp: Path) -> dict[str, str]:
-    """The user's environment without their Jupyter config, runtime files in ``tmp``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "JPY_"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    for name in ("config", "runtime"):
-        (tmp / name).mkdir(exist_ok=True)
-    env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
-    return env
-
-
-class Headless:
-    """Runs `jupyter lapd run ... --headless` in one folder, as a user would."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder = folder
-        self.env = env
-
-    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], cwd=self.folder, env=self.env, capture_output=True, text=True,
-            timeout=timeout,
-        )  # fmt: skip
-
-    def start(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [*CLI, *args], cwd=self.folder, env=self.env, text=True, **kw
-        )  # fmt: skip
-
-    def notebook(self, cells: list[Any], name: str = "nb.ipynb") -> Path:
-        path = self.folder / name
-        nbformat.write(make_notebook(cells), path)
-        return path
-
-    def _query(self, db: str, sql: str, *params: str) -> list[tuple[Any, ...]]:
-        # plain SELECTs, no Store: a test reading must never write to a live journal
-        conn = sqlite3.connect(self.folder / db, timeout=30)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-
-    def runs(self, db: str = DB) -> list[dict[str, Any]]:
-        """Every run in the journal database, oldest first."""
-        rows = self._query(db, "SELECT record FROM runs ORDER BY created, rowid")
-        return [json.loads(record) for (record,) in rows]
-
-    def events(self, run_id: str, db: str = DB) -> list[dict[str, Any]]:
-        sql = "SELECT event, text, text_at, text_bytes FROM journal WHERE run_id = ? ORDER BY seq"
-        streams = StreamFiles(folder_for(str(self.folder / db)))
-        return journal_events(self._query(db, sql, run_id), streams, run_id)
-
-
-@pytest.fixture
-def lapd_headless(tmp_path: Path) -> Headless:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return Headless(folder, env_for(tmp_path))
+from conftest import DB, Headless, make_notebook, read_nb
 
 
 def texts(nb: Any) -> list[str]:

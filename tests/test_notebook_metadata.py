@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,6 @@ def without_kernelspec(cells: list[str]) -> nbformat.NotebookNode:
     nb = make_notebook(cells)
     del nb.metadata["kernelspec"]
     return nb
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config, request):
-    if "rare_writes" in request.keywords:
-        jp_server_config["Lapd"]["flush_interval"] = 60
-    return jp_server_config
 
 
 async def test_a_run_stores_the_kernels_language_info_as_nbclient_does(
@@ -117,21 +109,10 @@ def test_the_runs_metadata_is_merged_into_the_files(tmp_path):
     assert read_nb(path).metadata["kernelspec"] == {"name": "x", "display_name": "X"}
 
 
-def test_a_headless_run_stores_language_info_and_kernelspec(tmp_path):
-    from test_headless import CLI, env_for
-
-    folder = tmp_path / "work"
-    folder.mkdir()
-    path = folder / "nb.ipynb"
+def test_a_headless_run_stores_language_info_and_kernelspec(lapd_headless):
+    path = lapd_headless.folder / "nb.ipynb"
     nbformat.write(without_kernelspec(["print('Hello, world!')\n6 * 7"]), path)
-    done = subprocess.run(
-        [*CLI, "nb.ipynb", "--headless"],
-        cwd=folder,
-        env=env_for(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = lapd_headless("nb.ipynb", "--headless")
     assert done.returncode == 0, done.stderr
     saved = read_nb(path)
     assert saved.metadata["language_info"]["name"] == "python"

@@ -5,13 +5,11 @@ whose cells the file no longer holds saying so instead of dropping their outputs
 from __future__ import annotations
 
 import json
-import subprocess
 import warnings
 from pathlib import Path
 
 import nbformat
 from conftest import held_until, make_notebook, read_nb
-from test_headless import CLI, env_for
 
 
 def without_ids(path: Path, cells: list[str], minor: int = 5) -> None:
@@ -50,15 +48,10 @@ async def test_a_45_notebook_without_ids_gets_its_outputs_under_ids_written_once
     assert [c.execution_count for c in nb.cells] == [1, 2, 3]
 
 
-def test_a_headless_run_of_a_45_notebook_without_ids_writes_its_outputs(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    path = folder / "nb.ipynb"
+def test_a_headless_run_of_a_45_notebook_without_ids_writes_its_outputs(lapd_headless):
+    path = lapd_headless.folder / "nb.ipynb"
     without_ids(path, ["print('a')", "6 * 7", "print('c')"])
-    done = subprocess.run(
-        [*CLI, "nb.ipynb", "--headless"],
-        cwd=folder, env=env_for(tmp_path), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    done = lapd_headless("nb.ipynb", "--headless")
     assert done.returncode == 0, done.stderr
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no MissingIDFieldWarning: the ids are on disk
@@ -118,15 +111,12 @@ async def test_a_notebook_with_a_schema_flaw_runs_as_in_jupyterlab(
     assert nb["cells"][1]["outputs"] == [{"output_type": "stream", "text": ["kept\n"]}]
 
 
-def test_a_headless_run_of_a_notebook_with_a_schema_flaw_replaces_the_flawed_outputs(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    flawed(folder / "nb.ipynb")
-    done = subprocess.run(
-        [*CLI, "nb.ipynb", "--headless"],
-        cwd=folder, env=env_for(tmp_path), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+def test_a_headless_run_of_a_notebook_with_a_schema_flaw_replaces_the_flawed_outputs(
+    lapd_headless,
+):
+    flawed(lapd_headless.folder / "nb.ipynb")
+    done = lapd_headless("nb.ipynb", "--headless")
     assert done.returncode == 0, done.stderr
-    nb = read_nb(folder / "nb.ipynb")  # valid now: every cell ran
+    nb = read_nb(lapd_headless.folder / "nb.ipynb")  # valid now: every cell ran
     assert nb.cells[0].outputs[0].text == "fresh\n"
     assert nb.cells[1].outputs[0].data == {"text/plain": "2"}

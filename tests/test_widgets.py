@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import nbformat
 import pytest
 from conftest import make_notebook, read_nb, run_with_nbclient
-from test_headless import CLI, env_for
+from test_conformance import normalised
 
 STATE = "application/vnd.jupyter.widget-state+json"
 CELLS = [
@@ -24,45 +18,6 @@ CELLS = [
 ]
 
 
-HEX_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def canonical(nb: Any) -> dict[str, Any]:
-    """The cells' outputs and the widgets' state, with the random model ids (they differ
-    from run to run of any tool) named by where they are first referred to: the outputs in
-    order, then the models those refer to, then any others by their content."""
-    outputs = json.dumps([cell.get("outputs", []) for cell in nb["cells"]], sort_keys=True)
-    widgets = nb["metadata"].get("widgets", {}).get(STATE, {})
-    states = {
-        key: json.dumps(model, sort_keys=True) for key, model in widgets.get("state", {}).items()
-    }
-    order: list[str] = []
-
-    def visit(pending: list[str]) -> None:
-        while pending:
-            model_id = pending.pop(0)
-            if model_id not in order:
-                order.append(model_id)
-                pending += HEX_ID.findall(states.get(model_id, ""))
-
-    visit(HEX_ID.findall(outputs))
-    while len(order) < len(states):  # models no output shows: from the ones none refers to
-        left = [key for key in states if key not in order]
-        referred = {ref for key in left for ref in HEX_ID.findall(states[key]) if ref != key}
-        roots = [key for key in left if key not in referred] or left
-        visit([min(roots, key=lambda key: HEX_ID.sub("?", states[key]))])
-    names = {model_id: f"model{i}" for i, model_id in enumerate(order)}
-
-    def named(text: str) -> Any:
-        return json.loads(HEX_ID.sub(lambda m: names.get(m[0], m[0]), text))
-
-    return {
-        "outputs": named(outputs),
-        "widgets": {names[key]: named(text) for key, text in states.items()},
-        "meta": {k: v for k, v in widgets.items() if k != "state"},
-    }
-
-
 async def test_widgets_are_saved_as_nbclient_saves_them(jp_root_dir, lapd_start, lapd_wait):
     nb = make_notebook(CELLS)
     path = jp_root_dir / "widgets.ipynb"
@@ -71,7 +26,8 @@ async def test_widgets_are_saved_as_nbclient_saves_them(jp_root_dir, lapd_start,
     run = await lapd_start("widgets.ipynb")
     assert (await lapd_wait(run["id"]))["status"] == "completed"
     saved = read_nb(path)
-    assert canonical(saved) == canonical(reference)
+    # the whole file, widget model ids named by where they are shown (as the suite does)
+    assert normalised(saved, nb) == normalised(reference, nb)
     # what that means: the prints inside `with out:` are in the widget, not the cell
     assert [o.get("text") for o in saved.cells[1].outputs] == ["outside\n"]
     outputs = [
@@ -86,21 +42,14 @@ async def test_widgets_are_saved_as_nbclient_saves_them(jp_root_dir, lapd_start,
     assert [m["state"]["value"] for m in sliders] == [7]
 
 
-def headless(folder: Path, tmp_path: Path, *args: str) -> None:
-    done = subprocess.run(
-        [*CLI, "nb.ipynb", "--headless", *args],
-        cwd=folder, env=env_for(tmp_path), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.mark.parametrize("store", [True, False])
-def test_a_headless_run_saves_widget_state_unless_told_not_to(tmp_path, store):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    nbformat.write(make_notebook(CELLS), folder / "nb.ipynb")
-    headless(folder, tmp_path, *([] if store else ["--Lapd.store_widget_state=False"]))
-    saved = read_nb(folder / "nb.ipynb")
+def test_a_headless_run_saves_widget_state_unless_told_not_to(lapd_headless, store):
+    lapd_headless.notebook(CELLS)
+    done = lapd_headless(
+        "nb.ipynb", "--headless", *([] if store else ["--Lapd.store_widget_state=False"])
+    )
+    assert done.returncode == 0, done.stderr
+    saved = read_nb(lapd_headless.folder / "nb.ipynb")
     assert [o.get("text") for o in saved.cells[1].outputs] == ["outside\n"]
     if store:
         assert saved.metadata.widgets[STATE]["version_major"] == 2

@@ -162,14 +162,6 @@ def test_an_invalid_merge_leaves_the_file_untouched(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["nb.ipynb"]
 
 
-@pytest.fixture
-def jp_server_config(jp_server_config, request):
-    if "rare_writes" in request.keywords:
-        # the run writes at its first cell start, then not for a minute
-        jp_server_config["Lapd"]["flush_interval"] = 60
-    return jp_server_config
-
-
 @pytest.mark.rare_writes
 async def test_a_save_with_stale_outputs_keeps_the_runs_outputs(
     jp_fetch, lapd_app, lapd_notebook, lapd_start, lapd_wait
