@@ -38,6 +38,7 @@ __all__ = [
     "notebook_meta",
     "read_notebook",
     "serialize",
+    "validate_owned",
     "write_cells",
     "write_notebook",
 ]
@@ -165,6 +166,26 @@ def merge_cells(
     return missing
 
 
+def validate_owned(
+    cells: list[nbformat.NotebookNode],
+    meta: NotebookMeta | None,
+    metadata: dict[str, Any],
+    minor: int,
+) -> None:
+    """Raise if what a run puts into a notebook breaks the schema: its cells' new contents
+    and its keys of the notebook's ``metadata``. The rest is the user's, read as leniently
+    as nbformat reads it, and a flaw of theirs (a kernelspec without ``display_name``) is
+    kept as JupyterLab keeps it, not a reason to refuse the run's outputs.
+
+    One call through nbformat's cached whole-notebook validator: cell by cell
+    (``ref="code_cell"``) takes jsonschema's path, ~10x slower.
+    """
+    keys = (*meta.values, *meta.defaults) if meta is not None else ()
+    owned = {key: metadata[key] for key in keys if key in metadata}
+    part = {"cells": cells, "metadata": owned, "nbformat": NBFORMAT_VERSION}
+    nbformat.validate(nbformat.from_dict({**part, "nbformat_minor": minor}))
+
+
 def serialize(nb: nbformat.NotebookNode) -> bytes:
     """The bytes Jupyter itself would save."""
     text: str = nbformat.v4.writes_json(nb)
@@ -204,11 +225,11 @@ def _prepare(
             # run does not own stays as it is; what the run changes is validated below
             nb = parse_notebook(f.read())
         serialized, versions, frame = [None] * len(nb.cells), {}, frame_json(nb)
+    new_meta: NotebookMeta | None = None  # the run's keys, if this write changes them
     if meta is not None and (fresh or image.meta_version != meta.version):
         metadata = nbformat.NotebookNode(copy.deepcopy(nb.metadata))
         if meta.apply(metadata):
-            nbformat.validate(nbformat.from_dict({**nb, "cells": [], "metadata": metadata}))
-            nb.metadata = metadata
+            nb.metadata, new_meta = metadata, meta
             frame = frame_json(nb)
     index = {cell.get("id"): i for i, cell in enumerate(nb.cells)}
     minor = nb.get("nbformat_minor", 5)
@@ -229,12 +250,8 @@ def _prepare(
             versions[cell_id] = state.version
         else:
             versions.pop(cell_id, None)
-    if changed:
-        # Raises: an invalid notebook never reaches the disk (the rest was valid when
-        # read). The changed cells go through nbformat's cached whole-notebook validator
-        # in one call: cell by cell (ref="code_cell") takes jsonschema's path, ~10x slower.
-        part = {"cells": changed, "metadata": nb.metadata, "nbformat": NBFORMAT_VERSION}
-        nbformat.validate(nbformat.from_dict({**part, "nbformat_minor": minor}))
+    if changed or new_meta is not None:
+        validate_owned(changed, new_meta, nb.metadata, minor)
     done = [
         piece if piece is not None else cell_json(cell)
         for piece, cell in zip(serialized, nb.cells, strict=True)

@@ -30,7 +30,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
-from .cellmerge import CellState, NotebookMeta, WriteResult, merge_cells
+from .cellmerge import CellState, NotebookMeta, WriteResult, merge_cells, validate_owned
 from .models import (
     InvalidRunRequest,
     LapdError,
@@ -38,7 +38,7 @@ from .models import (
     PathForbidden,
     isoformat,
 )
-from .nbfile import file_key, loads
+from .nbfile import file_key, first_line, loads
 from .notebooks import LoadedNotebook, load_notebook, resolve_path
 from .writer import Destination
 
@@ -247,8 +247,9 @@ class PairedNotebooks:
         try:
             nbformat.validate(nb)
         except Exception as e:
-            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InvalidRunRequest(f"{api_path} is not a valid notebook: {message}") from None
+            raise InvalidRunRequest(
+                f"{api_path} is not a valid notebook: {first_line(e)}"
+            ) from None
         assert pair is not None
         return LoadedNotebook(
             nb,
@@ -335,7 +336,9 @@ class ContentsDestination:
                 break
             paths = now
         missing = merge_cells(nb, cells, meta)
-        nbformat.validate(nb)  # an invalid notebook never reaches the disk
+        # what the run put in never reaches the disk invalid; the rest is the user's
+        ran = [cell for cell in nb.cells if cell.get("id") in cells]
+        validate_owned(ran, meta, nb.metadata, nb.get("nbformat_minor", 5))
         await owner._save(path, nb)
         info = await ensure_async(cm.get(path, **_stat_kwargs(cm)))
         modified = info.get("last_modified")

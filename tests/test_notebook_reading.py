@@ -120,3 +120,33 @@ def test_a_headless_run_of_a_notebook_with_a_schema_flaw_replaces_the_flawed_out
     nb = read_nb(lapd_headless.folder / "nb.ipynb")  # valid now: every cell ran
     assert nb.cells[0].outputs[0].text == "fresh\n"
     assert nb.cells[1].outputs[0].data == {"text/plain": "2"}
+
+
+def flawed_metadata(path: Path) -> None:
+    """A notebook whose own metadata breaks the schema (a kernelspec without the
+    display_name it must have, as some tools write it): JupyterLab opens it, nbclient runs it."""
+    nb = json.loads(nbformat.writes(make_notebook(["print('ran')"])))
+    nb["metadata"]["kernelspec"] = {"name": "python3"}
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+async def test_a_notebook_whose_metadata_breaks_the_schema_gets_its_outputs(
+    jp_root_dir, lapd_start, lapd_wait
+):
+    path = jp_root_dir / "flawed.ipynb"
+    flawed_metadata(path)
+    run = await lapd_wait((await lapd_start("flawed.ipynb"))["id"])
+    assert run["status"] == "completed", run["error"]
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["cells"][0]["outputs"][0]["text"] == ["ran\n"]
+    assert nb["metadata"]["kernelspec"] == {"name": "python3"}  # the user's, as it was
+    assert nb["metadata"]["language_info"]["name"] == "python"
+
+
+def test_a_headless_run_of_a_notebook_whose_metadata_breaks_the_schema(lapd_headless):
+    path = lapd_headless.folder / "nb.ipynb"
+    flawed_metadata(path)
+    done = lapd_headless("nb.ipynb", "--headless")
+    assert done.returncode == 0, done.stderr
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["cells"][0]["outputs"][0]["text"] == ["ran\n"]
