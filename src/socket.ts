@@ -4,6 +4,8 @@ import type * as nbformat from '@jupyterlab/nbformat';
 
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { PartialJSONObject } from '@lumino/coreutils';
+
 import { IDisposable } from '@lumino/disposable';
 
 import { API_NAMESPACE, CellStatus, IRun } from './api';
@@ -136,6 +138,19 @@ export interface IFlushedEvent extends IFlushState {
 }
 
 /**
+ * Notebook metadata the run sets (`metadata`: the kernel's `language_info`, the state of
+ * its widgets) and sets only where the notebook has none (`defaults`: `kernelspec`).
+ * The file (or the shared document) gets them from the server, and a page's save keeps
+ * them there: a page has nothing to apply.
+ */
+export interface IMetadataEvent {
+  seq: number;
+  type: 'metadata';
+  metadata: PartialJSONObject;
+  defaults: PartialJSONObject;
+}
+
+/**
  * A message of the events socket.
  */
 export type IRunEvent =
@@ -146,6 +161,7 @@ export type IRunEvent =
   | IClearOutputEvent
   | IUpdateDisplayEvent
   | ICellEndEvent
+  | IMetadataEvent
   | IFlushedEvent;
 
 const EVENT_TYPES: ReadonlySet<string> = new Set([
@@ -156,6 +172,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   'clear_output',
   'update_display',
   'cell_end',
+  'metadata',
   'flushed'
 ]);
 

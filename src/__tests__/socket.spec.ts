@@ -89,6 +89,10 @@ describe('parseRunEvent', () => {
       '{"seq": 4, "type": "output", "cell_id": "c", "output": {}}'
     );
     expect(event?.type).toBe('output');
+    const metadata = parseRunEvent(
+      '{"seq": 3, "type": "metadata", "metadata": {"language_info": {"name": "python"}}, "defaults": {}}'
+    );
+    expect(metadata?.type).toBe('metadata');
   });
 
   it.each([
@@ -150,6 +154,34 @@ describe('RunEventSocket', () => {
     warn.mockRestore();
     expect(received.map(e => e.seq)).toEqual([3, 4]);
     expect(socket.isConnected).toBe(true);
+  });
+
+  it("hands over the run's notebook metadata too: no gap in the seqs", () => {
+    last().open();
+    last().send(SNAPSHOT);
+    const warn = jest
+      .spyOn(console, 'warn')
+      .mockImplementation(() => undefined);
+    last().send({
+      seq: 4,
+      type: 'metadata',
+      metadata: { language_info: { name: 'python' } },
+      defaults: { kernelspec: { name: 'python3', display_name: 'Python 3' } }
+    });
+    last().send({
+      seq: 5,
+      type: 'flushed',
+      upto: 4,
+      last_modified: '',
+      hash: ''
+    });
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+    expect(received.map(e => e.type)).toEqual([
+      'snapshot',
+      'metadata',
+      'flushed'
+    ]);
   });
 
   it('reconnects with backoff, resuming after the last event applied', () => {
