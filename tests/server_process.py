@@ -67,11 +67,12 @@ class ServerProcess:
         )  # fmt: skip
         info = self.runtime / f"jpserver-{self.proc.pid}.json"
         deadline = time.monotonic() + timeout
-        while not info.exists():
+        # the server creates its info file, then writes it: read it once it is whole
+        while not _url_in(info):
             assert self.proc.poll() is None, self.log()
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
-        self.url = json.loads(info.read_text())["url"]
+        self.url = _url_in(info)
         # recovery runs once the server's loop is up: wait until the API answers
         while True:
             try:
@@ -112,3 +113,11 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(self.proc.pid, signal.SIGKILL)
         return self.proc.returncode
+
+
+def _url_in(info: Path) -> str:
+    """The server's URL from its info file; "" while the file is missing or not yet whole."""
+    try:
+        return str(json.loads(info.read_text())["url"])
+    except (OSError, ValueError, KeyError):
+        return ""
