@@ -331,3 +331,27 @@ def test_recovery_takes_the_cells_progress_from_the_journal(tmp_path):
     nb = read_nb(root / "nb.ipynb")
     assert [o.get("text") for o in nb.cells[0].outputs] == ["one\n"]  # no note: c0 had ended
     assert "run interrupted" in nb.cells[1].outputs[-1]["text"]  # the note: c1 was running
+
+
+def test_the_notebook_metadata_a_run_journaled_is_restored_after_a_kill(tmp_path):
+    # The file is not written before the kill (flush_interval of 10 minutes): the kernel's
+    # language_info and the state of a widget of a cell that ended come from the journal.
+    server = ServerProcess(tmp_path / "home", tmp_path / "root", flush_interval=600)
+    path = server.root / "nb.ipynb"
+    cells = ["import ipywidgets\nipywidgets.IntSlider(value=4)", PRINTER]
+    nbformat.write(make_notebook(cells), path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
+        server.kill9()
+        assert "language_info" not in read_nb(path).metadata  # not written before the kill
+        server.start()
+        wait_for(lambda: server.request("GET", f"lapd/api/runs/{run['id']}")["status"] != "running")
+        metadata = read_nb(path).metadata
+    finally:
+        server.stop()
+    assert metadata["language_info"]["name"] == "python"
+    models = metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    sliders = [m["state"] for m in models.values() if m["model_name"] == "IntSliderModel"]
+    assert [s["value"] for s in sliders] == [4]
