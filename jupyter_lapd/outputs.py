@@ -156,13 +156,13 @@ class OutputModel:
 
     Notes
     -----
-    Stream text gives exactly what nbclient's ``coalesce_streams`` regex gives for ``\r`` on
-    the joined text, however the kernel split it: a ``\r`` followed by anything but ``\n``
-    erases the line so far (so a progress bar redrawn 10,000 times stays one line), and
-    ``\r\n`` is kept as a line end. A ``\b`` removes the character before it on the current
-    line (a ``\r`` included) and nothing at the start of a line, as JupyterLab does;
-    nbclient 0.11 means to but does not (its backspace loop never runs). Erased text is
-    dropped at once, so a backspace cannot bring back a line a ``\r`` erased.
+    Stream text is what JupyterLab's output area shows and saves, however the kernel split
+    it (:class:`~jupyter_lapd.streams.StreamOutput`): a ``\r`` returns to the start of the
+    line and what follows overwrites it character by character (so a progress bar redrawn
+    10,000 times stays one line), ``\r\n`` is a plain line end, and a ``\b`` deletes back
+    on the current line. nbclient keeps the raw text; nbconvert's ``coalesce_streams``
+    erases a whole line at a ``\r``, where JupyterLab (and a terminal) keep the end of a
+    longer line that a shorter one overwrote.
 
     Parameters
     ----------
@@ -214,6 +214,8 @@ class OutputModel:
             cell.running = True
         elif kind == "cell_end":
             cell = self._cell(cell_id)
+            if cell.outputs and isinstance(cell.outputs[-1], StreamOutput):
+                cell.outputs[-1].settle()
             cell.running = False
             cell.execution_count = event.get("execution_count")
             execution = event.get("execution")
@@ -293,11 +295,15 @@ class OutputModel:
             text = "".join(text) if isinstance(text, list) else str(text)
             last = cell.outputs[-1] if cell.outputs else None
             if not (isinstance(last, StreamOutput) and last.name == output.get("name")):
+                if isinstance(last, StreamOutput):
+                    last.settle()
                 name = str(output.get("name", "stdout"))
                 last = StreamOutput(name, self.max_output_bytes, self.run_id)
                 cell.outputs.append(last)
             last.append(text)
         else:
+            if cell.outputs and isinstance(cell.outputs[-1], StreamOutput):
+                cell.outputs[-1].settle()
             if display_id:
                 self._displays.setdefault(display_id, {}).setdefault(cell_id, []).append(
                     len(cell.outputs)

@@ -78,6 +78,14 @@ class _Tail:
         return text[cut:], self.elided + _utf8_len(text[:cut])
 
 
+def _length(line: io.StringIO) -> int:
+    """The length of ``line``, its cursor left where it was."""
+    cursor = line.tell()
+    length = line.seek(0, io.SEEK_END)
+    line.seek(cursor)
+    return length
+
+
 def _line_cut(text: str, at_least: int) -> int:
     """Where to cut ``text`` so that at least ``at_least`` characters go: just after the
     first newline from there, or exactly there if the rest has no newline."""
@@ -86,22 +94,33 @@ def _line_cut(text: str, at_least: int) -> int:
 
 
 class StreamOutput:
-    """One stream output being built incrementally.
+    """One stream output being built incrementally, as JupyterLab's output area builds it.
 
-    Text is interpreted line by line, as ``\\r`` and ``\\b`` never reach past a newline:
-    completed lines are kept as chunks and never touched again, the unfinished line is a
-    mutable buffer. So each fragment costs O(its length), whatever the size of the output.
+    The unfinished line has a cursor (``@jupyterlab/outputarea`` 4, ``processText``): text
+    is written at the cursor, overwriting what is there and extending the line past its
+    end; ``\\r`` moves the cursor to the start of the line, so ``Downloading...\\rDone``
+    shows ``Doneloading...``; ``\\n`` ends the line wherever the cursor is (so ``\\r\\n``
+    is a plain line end, the ``\\r`` dropped); ``\\b`` at the end of the line removes the
+    character before it, and inside the line (after a ``\\r``) removes the character
+    before the cursor and the one under it, as JupyterLab does; at the start of a line it
+    does nothing. Text never reaches past a newline, so completed lines are kept as
+    chunks and never touched again: each fragment costs O(its length), whatever the size
+    of the output.
+
+    While the cursor is inside the line, :meth:`text` ends with ``\\r`` and the line's
+    text up to the cursor: JupyterLab reading that text (a page reattaching mid-run) puts
+    its cursor where ours is, so the text that follows lands as it would have live. Once
+    no more text can come (:meth:`settle`), the text is the line alone.
 
     With a ``limit``, completed lines beyond it are not kept: the first ``limit / 2``
     characters (the head) and the newest ``limit / 2`` (the tail, :class:`_Tail`, which
     includes the unfinished line) are, joined by a marker saying how many bytes were
     elided. An unfinished line longer than ``limit / 2`` is taken as completed text, so a
-    later ``\\r`` erases only what follows.
+    later ``\\r`` overwrites only what follows.
     """
 
     __slots__ = (
         "_blocks",
-        "_cr",
         "_head_free",
         "_limit",
         "_line",
@@ -116,8 +135,7 @@ class StreamOutput:
         self.name = name
         self._blocks: list[str] = []  # completed lines, joined in groups (the head if bounded)
         self._recent: list[str] = []  # completed lines not yet grouped into a block
-        self._line = io.StringIO()  # the unfinished line, with \r and \b already applied
-        self._cr = False  # a trailing \r: erases the line if text follows, kept before \n
+        self._line = io.StringIO()  # the unfinished line; its position is the cursor
         self._text: str | None = ""
         self._limit = limit
         self._run_id = run_id
@@ -132,52 +150,52 @@ class StreamOutput:
             for piece in _CONTROL.split(text):
                 self._append_piece(piece)
         else:
-            # Fast path: plain text, possibly many lines at once, taken in at most two slices.
-            if self._cr and text[0] != "\n":
-                self._erase()
+            # Fast path: plain text, possibly many lines at once, taken in at most three slices.
             end = text.rfind("\n") + 1
             if end:
-                self._complete(text if end == len(text) else text[:end])
+                first = text.find("\n")
+                if first:
+                    self._line.write(text[:first])
+                self._complete(text[first:end])
             if end < len(text):
                 self._line.write(text[end:])
-        if self._limit is not None and self._line.tell() > self._limit // 2:
+        if self._limit is not None and _length(self._line) > self._limit // 2:
             spilled = self._line.getvalue()
             self._line = io.StringIO()
             self._keep(spilled)
+
+    def settle(self) -> None:
+        """No more text comes to this output (its cell ended, or another output followed):
+        its text is the line as shown, without the cursor's position."""
+        if self._line.tell() < _length(self._line):
+            self._line.seek(0, io.SEEK_END)
+            self._text = None
 
     def _append_piece(self, piece: str) -> None:
         if piece == "\n":
             self._complete(piece)
         elif piece == "\r":
-            if self._cr:  # "\r\r": the first one is followed by a character, so it erases
-                self._erase()
-            self._cr = True
+            self._line.seek(0)
         elif piece == "\b":
-            if self._cr:  # "\r\b": the backspace takes the \r itself back
-                self._cr = False
-            elif pos := self._line.tell():
-                self._line.seek(pos - 1)
+            cursor = self._line.tell()
+            if cursor == 0:
+                return  # a backspace at the start of a line has nothing to remove
+            self._line.seek(cursor - 1)
+            if _length(self._line) == cursor:
                 self._line.truncate()
-            # a backspace at the start of a line has nothing to remove
+            else:
+                line = self._line.getvalue()
+                self._line = io.StringIO(line[: cursor - 1] + line[cursor + 1 :])
+                self._line.seek(cursor - 1)
         elif piece:
-            if self._cr:
-                self._erase()
             self._line.write(piece)
 
-    def _erase(self) -> None:
-        """A \\r followed by a character other than \\n: the line so far is overwritten."""
-        self._line = io.StringIO()
-        self._cr = False
-
     def _complete(self, lines: str) -> None:
-        """Close the unfinished line with ``lines`` (which ends with a newline)."""
+        """Close the unfinished line with ``lines`` (which starts and ends with a newline)."""
         head = self._line.getvalue()
-        if self._cr:
-            head += "\r"  # "\r\n" is a plain line end, as in nbclient and the notebook
         if head:
             lines = head + lines
             self._line = io.StringIO()
-            self._cr = False
         self._keep(lines)
 
     def _keep(self, lines: str) -> None:
@@ -210,7 +228,9 @@ class StreamOutput:
                 self._blocks = ["".join(self._blocks + self._recent)]
                 self._recent = []
             done = self._blocks[0] if self._blocks else "".join(self._recent)
-            tail = self._line.getvalue() + ("\r" if self._cr else "")
+            line = self._line.getvalue()
+            cursor = self._line.tell()
+            tail = line + "\r" + line[:cursor] if cursor < len(line) else line
             if self._tail is not None:  # the tail and the unfinished line share a budget
                 kept, elided = self._tail.render(max(0, self._tail.budget - len(tail)))
                 if elided:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyterlab_streams import jupyterlab_stream_text
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parent / "conformance" / "notebooks"
@@ -35,11 +36,6 @@ MODES = ("headless", "server")
 # land (xfail is strict: a case that starts passing fails until its line is removed).
 # Keys are (mode, notebook name); a reason naming an item of the issue's list, or "#19 new"
 # for a difference found by this suite.
-_CR = (
-    "#19 new: a \\r erases the whole line; JupyterLab's output area (and a terminal) "
-    "overwrites only the characters written after it ('Downloading...\\rDone' saves as "
-    "'Done', JupyterLab shows and saves 'Doneloading...')"
-)
 _RAISES = (
     "#19 new: a cell tagged raises-exception stops the run at its error; nbclient (and "
     "papermill, jupyter-book) go on to the next cell"
@@ -49,8 +45,6 @@ _SKIP = (
     "outputs are cleared; nbclient leaves the cell as it was"
 )
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("headless", "stream_cr_overwrite_shorter"): _CR,
-    ("server", "stream_cr_overwrite_shorter"): _CR,
     ("headless", "error_raises_exception_tag"): _RAISES,
     ("server", "error_raises_exception_tag"): _RAISES,
     ("headless", "tags_skip_execution_metadata"): _SKIP,
@@ -325,31 +319,6 @@ def merge_streams(nb: Notebook) -> None:
             else:
                 merged.append(output)
         outputs[:] = merged
-
-
-def jupyterlab_stream_text(text: str) -> str:
-    """``text`` as JupyterLab's output area keeps it (@jupyterlab/outputarea 4.6,
-    ``Private.processText``): ``\\r`` moves the cursor to the start of the line and what
-    follows overwrites the line character by character; ``\\b`` deletes back; ``\\n`` goes
-    to the end of the text."""
-    if "\r" not in text and "\b" not in text:
-        return text
-    out = ""
-    cursor = 0
-    for piece in re.split(r"([\n\b\r])", text):
-        if piece == "\b":
-            if cursor > 0 and out[cursor - 1] != "\n":
-                out = out[: cursor - 1] + out[cursor + 1 :]
-                cursor -= 1
-        elif piece == "\r":
-            cursor = out.rfind("\n", 0, cursor) + 1
-        elif piece == "\n":
-            out += "\n"
-            cursor = len(out)
-        elif piece:
-            out = out[:cursor] + piece + out[cursor + len(piece) :]
-            cursor += len(piece)
-    return out
 
 
 def compact_streams(nb: Notebook) -> None:
