@@ -18,6 +18,8 @@ from .models import CellRecord, CellStatus, RunRecord, RunStatus, isoformat, utc
 from .notebooks import cell_index
 from .writer import NotebookWriter
 
+# The tag of a cell that shows an error on purpose (JupyterLab, nbclient, jupyter-book).
+RAISES_TAG = "raises-exception"
 # How long a kernel death waits for news of a restart from the UI, which explains it.
 RESTART_GRACE = 2.0
 
@@ -81,7 +83,16 @@ class CellLoop:
                     cell.status = CellStatus.SKIPPED
                     continue
                 nb_cell = self._nb.cells[indices[cell.id]]
-                sent = _Sent(cell, position, utcnow(), None)
+                tags = nb_cell.metadata.get("tags") or []
+                if executor.client.skip_cells_with_tag in tags:
+                    # not run, as nbclient and papermill leave it: outputs and count kept
+                    if ahead is not None:
+                        ended, ahead = await self._end_cell(ahead, executor), None
+                        if not ended:
+                            break
+                    self._skip_cell(cell)
+                    continue
+                sent = _Sent(cell, position, utcnow(), None, RAISES_TAG in tags)
                 if nb_cell.source.strip():  # Jupyter does not send empty cells to the kernel
                     sent.submission = executor.submit(nb_cell, indices[cell.id], cell.id)
                 if ahead is not None and not await self._end_cell(ahead, executor):
@@ -113,8 +124,7 @@ class CellLoop:
         try:
             reply = await asyncio.shield(submission.replied)
             if reply is None or not executor.keeping_up:
-                # no reply: the cell's result says why (a dead kernel, or a cell nbclient
-                # does not send, tagged skip-execution)
+                # no reply: the cell's result says why (a dead kernel)
                 await asyncio.wait({submission.task})
         except asyncio.CancelledError:
             if not self._cancel_requested:
@@ -129,7 +139,29 @@ class CellLoop:
             status = submission.task.result().status
         else:
             return False  # the channel to the kernel broke: _end_cell says so
-        return status == OK or (status in (ERROR, ABORTED) and self.record.allow_errors)
+        return status == OK or (status in (ERROR, ABORTED) and self._allows_errors(ahead))
+
+    def _allows_errors(self, sent: _Sent) -> bool:
+        """Whether the run goes on after this cell's error: the run allows errors, or the
+        cell is tagged ``raises-exception`` (a cell that shows an error on purpose, which
+        JupyterLab runs without stopping the kernel's queue and nbclient goes past)."""
+        return self.record.allow_errors or sent.raises
+
+    def _skip_cell(self, cell: CellRecord) -> None:
+        """A cell not run, its outputs, count and timing left as they were: only its status
+        is said (a ``cell_end`` with no ``cell_start``), so a page unmarks it as queued."""
+        cell.status = CellStatus.SKIPPED
+        self._emit(
+            {
+                "type": ev.CELL_END,
+                "cell_id": cell.id,
+                "status": CellStatus.SKIPPED.value,
+                "execution_count": None,
+                "execution": {},
+                "finished": isoformat(utcnow()),
+            }
+        )
+        self._persist_soon()
 
     def _start_cell(self, sent: _Sent, executor: Executor) -> None:
         cell = sent.cell
@@ -191,7 +223,7 @@ class CellLoop:
                 RunStatus.FAILED,
                 f"lost the connection to the kernel while running cell {position} ({result.error})",
             )
-        elif result.status == TIMEOUT or (result.status != OK and not self.record.allow_errors):
+        elif result.status == TIMEOUT or (result.status != OK and not self._allows_errors(sent)):
             reason = "aborted" if result.status == ABORTED else result.error
             self._finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
         else:
@@ -207,3 +239,4 @@ class _Sent:
     position: int  # in the run, from 1
     at: datetime
     submission: Submission | None
+    raises: bool = False  # tagged raises-exception: its error does not end the run

@@ -213,6 +213,8 @@ class OutputModel:
             cell.execution = {}
             cell.running = True
         elif kind == "cell_end":
+            if event.get("status") == "skipped":
+                return  # not run (tagged skip-execution): the cell stays as it was
             cell = self._cell(cell_id)
             if cell.outputs and isinstance(cell.outputs[-1], StreamOutput):
                 cell.outputs[-1].settle()

@@ -83,6 +83,8 @@ def follow_cells(record: RunRecord, events: list[dict[str, Any]]) -> None:
         if kind == ev.CELL_START:
             cell.status = CellStatus.RUNNING
             cell.started = parse_time(event.get("started")) or cell.started
+        elif event.get("status") == CellStatus.SKIPPED.value:
+            cell.status = CellStatus.SKIPPED
         elif event.get("status") in (CellStatus.DONE.value, CellStatus.ERROR.value):
             cell.status = CellStatus(event["status"])
             cell.execution_count = event.get("execution_count")

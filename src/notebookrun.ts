@@ -179,7 +179,10 @@ export class NotebookRunModel implements IDisposable {
         this._change(() => this._cells.updateDisplay(event));
         break;
       case 'cell_end':
-        this._change(() => this._cells.end(event));
+        if (event.status !== 'skipped') {
+          // a skipped cell (tagged skip-execution) was not run: it keeps its count
+          this._change(() => this._cells.end(event));
+        }
         this._setStatus(event.cell_id, event.status);
         break;
       case 'flushed':

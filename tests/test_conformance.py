@@ -32,24 +32,10 @@ NOTEBOOKS = Path(__file__).resolve().parent / "conformance" / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 MODES = ("headless", "server")
 
-# The cases that fail today, each for a reason of issue #19: the one place to edit as fixes
-# land (xfail is strict: a case that starts passing fails until its line is removed).
-# Keys are (mode, notebook name); a reason naming an item of the issue's list, or "#19 new"
-# for a difference found by this suite.
-_RAISES = (
-    "#19 new: a cell tagged raises-exception stops the run at its error; nbclient (and "
-    "papermill, jupyter-book) go on to the next cell"
-)
-_SKIP = (
-    "#19 new: a cell tagged skip-execution is not run, as in nbclient, but its stored "
-    "outputs are cleared; nbclient leaves the cell as it was"
-)
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("headless", "error_raises_exception_tag"): _RAISES,
-    ("server", "error_raises_exception_tag"): _RAISES,
-    ("headless", "tags_skip_execution_metadata"): _SKIP,
-    ("server", "tags_skip_execution_metadata"): _SKIP,
-}
+# The cases known to differ from the reference, each with its reason: the one place to say
+# so (xfail is strict: a case that starts passing fails until its line is removed). Keys
+# are (mode, notebook name). None today.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 Notebook = dict[str, Any]
 

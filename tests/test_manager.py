@@ -79,17 +79,41 @@ async def test_allow_errors_runs_on(lapd_notebook, lapd_start, lapd_wait):
     assert read_nb(path).cells[1].outputs[0]["text"] == "after\n"
 
 
-async def test_a_cell_tagged_skip_execution_is_passed_over(lapd_notebook, lapd_start, lapd_wait):
-    # nbclient does not send such a cell: it has no reply, and the run goes on after it
+async def test_a_cell_tagged_skip_execution_is_left_as_it_was(lapd_notebook, lapd_start, lapd_wait):
+    """Not run, as nbclient and papermill leave it: its outputs, count and timing stay."""
     path = lapd_notebook(["print(1)", "print(2)", "print(3)"])
     nb = read_nb(path)
-    nb.cells[1].metadata["tags"] = ["skip-execution"]
+    skipped = nb.cells[1]
+    skipped.metadata["tags"] = ["skip-execution"]
+    skipped.metadata["execution"] = {"shell.execute_reply": "2020-01-01T00:00:00.000000Z"}
+    skipped.outputs = [nbformat.v4.new_output("stream", name="stdout", text="from before\n")]
+    skipped.execution_count = 41
     nbformat.write(nb, path)
     run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
     assert run["status"] == "completed"
-    assert [c["status"] for c in run["cells"]] == ["done", "done", "done"]
+    assert [c["status"] for c in run["cells"]] == ["done", "skipped", "done"]
     cells = read_nb(path).cells
-    assert [[o["text"] for o in c.outputs] for c in cells] == [["1\n"], [], ["3\n"]]
+    assert [[o["text"] for o in c.outputs] for c in cells] == [["1\n"], ["from before\n"], ["3\n"]]
+    assert cells[1].execution_count == 41
+    assert cells[1].metadata == skipped.metadata
+
+
+async def test_a_cell_tagged_raises_exception_does_not_stop_the_run(
+    lapd_notebook, lapd_start, lapd_wait
+):
+    """A cell that shows an error on purpose: JupyterLab and nbclient go on after it."""
+    path = lapd_notebook(["int('x')", "print('after')", "1/0", "print('not reached')"])
+    nb = read_nb(path)
+    nb.cells[0].metadata["tags"] = ["raises-exception"]
+    nbformat.write(nb, path)
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    # the untagged error still stops the run
+    assert run["status"] == "failed" and "ZeroDivisionError" in run["error"]
+    assert [c["status"] for c in run["cells"]] == ["error", "done", "error", "skipped"]
+    cells = read_nb(path).cells
+    assert cells[0].outputs[0]["ename"] == "ValueError"
+    assert cells[1].outputs[0]["text"] == "after\n"
+    assert cells[3].outputs == []
 
 
 async def test_cancel_interrupts_and_skips(

@@ -15,8 +15,8 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import make_notebook
-from jupyterlab_streams import jupyterlab_stream_text
 from jupyter_client.session import Session
+from jupyterlab_streams import jupyterlab_stream_text
 from nbclient import NotebookClient
 from nbformat.v4 import output_from_msg
 

@@ -142,6 +142,24 @@ describe('NotebookRunModel', () => {
       expect(view.cellStatus('c1')).toBe('done');
     });
 
+    it('leaves a skipped cell as it was and no longer queued', () => {
+      feed(view, 1, [
+        {
+          type: 'cell_end',
+          cell_id: 'c2',
+          status: 'skipped',
+          execution_count: null,
+          execution: {},
+          finished: '2026-01-01T00:00:02Z'
+        }
+      ]);
+      const c2 = cell(model, 'c2');
+      expect(outputs(model, 'c2')).toEqual([stdout('old c2\n')]);
+      expect(c2.executionCount).toBe(1);
+      expect(view.cellStatus('c2')).toBe('skipped');
+      expect(view.queuedCellIds).toEqual(['c3']);
+    });
+
     it('merges stream fragments as JupyterLab does', () => {
       feed(view, 1, [
         { type: 'cell_start', cell_id: 'c1', started: '' },
