@@ -326,7 +326,7 @@ class RunManager:
         }
         if with_outputs:
             model = replay(events, self.max_output_bytes, run_id)
-            snap["outputs"] = {cid: model.outputs(cid) for cid in model.cell_ids()}
+            snap["outputs"] = {cid: model.outputs(cid, cursor=True) for cid in model.cell_ids()}
         return snap
 
     # -- internals --------------------------------------------------------------------

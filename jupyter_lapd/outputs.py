@@ -216,8 +216,6 @@ class OutputModel:
             if event.get("status") == "skipped":
                 return  # not run (tagged skip-execution): the cell stays as it was
             cell = self._cell(cell_id)
-            if cell.outputs and isinstance(cell.outputs[-1], StreamOutput):
-                cell.outputs[-1].settle()
             cell.running = False
             cell.execution_count = event.get("execution_count")
             execution = event.get("execution")
@@ -235,12 +233,17 @@ class OutputModel:
                 into.update(values)
         self.metadata_version += 1
 
-    def outputs(self, cell_id: str) -> list[Output]:
-        """The cell's nbformat v4 outputs, as they should be saved in the notebook file."""
+    def outputs(self, cell_id: str, cursor: bool = False) -> list[Output]:
+        """The cell's nbformat v4 outputs, as they should be saved in the notebook file.
+
+        With ``cursor``, a stream whose line is being overwritten says where the cursor is
+        (:meth:`StreamOutput.text`): what a page that reattaches mid-run needs."""
         cell = self._cells.get(cell_id)
         if cell is None:
             return []
-        return [o.to_output() if isinstance(o, StreamOutput) else dict(o) for o in cell.outputs]
+        return [
+            o.to_output(cursor) if isinstance(o, StreamOutput) else dict(o) for o in cell.outputs
+        ]
 
     def execution_count(self, cell_id: str) -> int | None:
         """The count the kernel gave the cell's last finished execution in this run."""
@@ -297,15 +300,11 @@ class OutputModel:
             text = "".join(text) if isinstance(text, list) else str(text)
             last = cell.outputs[-1] if cell.outputs else None
             if not (isinstance(last, StreamOutput) and last.name == output.get("name")):
-                if isinstance(last, StreamOutput):
-                    last.settle()
                 name = str(output.get("name", "stdout"))
                 last = StreamOutput(name, self.max_output_bytes, self.run_id)
                 cell.outputs.append(last)
             last.append(text)
         else:
-            if cell.outputs and isinstance(cell.outputs[-1], StreamOutput):
-                cell.outputs[-1].settle()
             if display_id:
                 self._displays.setdefault(display_id, {}).setdefault(cell_id, []).append(
                     len(cell.outputs)

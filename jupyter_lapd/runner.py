@@ -179,7 +179,7 @@ class ActiveRun(CellLoop):
             "seq": self._hub.seq(self.record.id),
             "type": ev.SNAPSHOT,
             "run": self.record.to_dict(with_cells=True),
-            "outputs": {cid: self.model.outputs(cid) for cid in cell_ids},
+            "outputs": {cid: self.model.outputs(cid, cursor=True) for cid in cell_ids},
             # timing of the cells the run has touched, and the file's state at the last
             # write: a page attaching mid-run adopts it instead of asking for the file
             "execution": {cid: self.model.execution_metadata(cid) for cid in cell_ids},

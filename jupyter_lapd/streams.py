@@ -107,10 +107,10 @@ class StreamOutput:
     chunks and never touched again: each fragment costs O(its length), whatever the size
     of the output.
 
-    While the cursor is inside the line, :meth:`text` ends with ``\\r`` and the line's
-    text up to the cursor: JupyterLab reading that text (a page reattaching mid-run) puts
-    its cursor where ours is, so the text that follows lands as it would have live. Once
-    no more text can come (:meth:`settle`), the text is the line alone.
+    ``text(cursor=True)`` (what a page reattaching mid-run is sent) ends, while the cursor
+    is inside the line, with ``\\r`` and the line's text up to the cursor: JupyterLab
+    reading that text puts its cursor where ours is, so the text that follows lands as it
+    would have live. The file gets the text as shown.
 
     With a ``limit``, completed lines beyond it are not kept: the first ``limit / 2``
     characters (the head) and the newest ``limit / 2`` (the tail, :class:`_Tail`, which
@@ -164,13 +164,6 @@ class StreamOutput:
             self._line = io.StringIO()
             self._keep(spilled)
 
-    def settle(self) -> None:
-        """No more text comes to this output (its cell ended, or another output followed):
-        its text is the line as shown, without the cursor's position."""
-        if self._line.tell() < _length(self._line):
-            self._line.seek(0, io.SEEK_END)
-            self._text = None
-
     def _append_piece(self, piece: str) -> None:
         if piece == "\n":
             self._complete(piece)
@@ -222,22 +215,24 @@ class StreamOutput:
         if lines:
             self._tail.add(lines)
 
-    def text(self) -> str:
+    def text(self, cursor: bool = False) -> str:
+        """The text as JupyterLab shows it; with ``cursor``, followed (when the cursor is
+        inside the unfinished line) by ``\\r`` and the line up to the cursor."""
         if self._text is None:
             if len(self._blocks) + len(self._recent) > 1:
                 self._blocks = ["".join(self._blocks + self._recent)]
                 self._recent = []
             done = self._blocks[0] if self._blocks else "".join(self._recent)
             line = self._line.getvalue()
-            cursor = self._line.tell()
-            tail = line + "\r" + line[:cursor] if cursor < len(line) else line
             if self._tail is not None:  # the tail and the unfinished line share a budget
-                kept, elided = self._tail.render(max(0, self._tail.budget - len(tail)))
+                kept, elided = self._tail.render(max(0, self._tail.budget - len(line)))
                 if elided:
                     done += elision_marker(elided, self._run_id)
                 done += kept
-            self._text = done + tail if tail else done
+            self._text = done + line if line else done
+        if cursor and (at := self._line.tell()) < _length(self._line):
+            return self._text + "\r" + self._line.getvalue()[:at]
         return self._text
 
-    def to_output(self) -> Output:
-        return {"output_type": "stream", "name": self.name, "text": self.text()}
+    def to_output(self, cursor: bool = False) -> Output:
+        return {"output_type": "stream", "name": self.name, "text": self.text(cursor)}

@@ -227,17 +227,16 @@ def test_carriage_return_overwrites_as_jupyterlab_does() -> None:
     assert stream_text(["x\n12\r", "34\r\n", "z"]) == "x\n34\nz"
 
 
-def test_running_text_keeps_the_cursor_for_a_page_that_reattaches() -> None:
-    """While the cell runs, a line overwritten part-way reads back with the cursor where it
-    is: JupyterLab, reading that text, writes what follows at the same place."""
+def test_a_reattaching_page_is_sent_the_cursor() -> None:
+    """A line overwritten part-way is sent to a page with the cursor where it is:
+    JupyterLab, reading that text, writes what follows at the same place."""
     model = OutputModel()
     model.apply({"type": "cell_start", "cell_id": "c"})
     model.apply({"type": "output", "cell_id": "c", "output": stdout("Fetching data\rDo")})
-    running = model.outputs("c")[0]["text"]
+    assert model.outputs("c")[0]["text"] == "Dotching data"  # the file: the line as shown
+    running = model.outputs("c", cursor=True)[0]["text"]
     assert running == "Dotching data\rDo"
     assert jupyterlab_stream_text(running + "ne\n") == "Donehing data\n"
-    model.apply({"type": "cell_end", "cell_id": "c", "execution_count": 1})
-    assert model.outputs("c")[0]["text"] == "Dotching data"  # the line as shown
 
 
 def test_carriage_return_matches_jupyterlab_for_any_fragmentation() -> None:

@@ -5,9 +5,8 @@
  * Random stream fragments (text, \r, \b, \n, split anywhere) go into JupyterLab's real
  * `OutputAreaModel`, and the same fragments, as run events, into the server's
  * `OutputModel` (jupyter_lapd.outputs, run in the project's Python): the texts must be
- * equal once the cell ended, and while it runs the server's text, read by a fresh
- * output area (a page reattaching), must take the fragments that follow as the live
- * page took them.
+ * equal, and the text sent to a page that reattaches mid-run, read by a fresh output
+ * area, must take the fragments that follow as the live page took them.
  */
 
 import { execFileSync } from 'child_process';
@@ -21,7 +20,7 @@ const PYTHON = [
   path.resolve(__dirname, '../../.venv/bin/python')
 ].find(candidate => candidate && existsSync(candidate));
 
-/** For each case: the text after every fragment while the cell runs, then once it ended. */
+/** For each case: the text a page is sent after every fragment, and the text saved. */
 const SERVER_SCRIPT = `
 import json, sys
 from jupyter_lapd.outputs import OutputModel
@@ -34,7 +33,7 @@ for fragments in json.load(sys.stdin):
     for text in fragments:
         model.apply({"type": "output", "cell_id": "c",
                      "output": {"output_type": "stream", "name": "stdout", "text": text}})
-        live.append(model.outputs("c")[0]["text"])
+        live.append(model.outputs("c", cursor=True)[0]["text"])
     model.apply({"type": "cell_end", "cell_id": "c", "execution_count": 1})
     results.append({"live": live, "saved": model.outputs("c")[0]["text"]})
 json.dump(results, sys.stdout)
