@@ -9,11 +9,16 @@ client sees the outputs live, and collaborators' edits are never overwritten by 
 the run wrote. When no room is open the run writes the file as usual, and a client that
 opens the notebook mid-run loads that file and joins the room the run then writes into.
 
-The room saves a document once it has been quiet for ``document_save_delay``; a cell that
-prints steadily never lets it be quiet. So the run also has the room's own file loader
-save the shared document at least every ``flush_interval`` while it writes into it: that
-save is the room's (its loader records the new modification time, so nothing looks
-out-of-band), and the file on disk stays as fresh as without collaboration.
+The room saves its document as it saves any collaborator's edits: once they have been
+quiet for ``document_save_delay``, or when a user saves. A run is such a collaborator: while
+a page has the room open, the run never saves the document itself. JupyterLab checks the
+file before each save and asks "File Changed" when the file's hash is not the one it last
+saw; a save the page did not make lands, now and then, between that check and the room's
+broadcast of the new hash. When no page has the room open (the notebook was closed, the
+laptop slept) nobody is there to save or to be asked: a cell printing steadily never lets
+the document go quiet, so the run has the room save it, through the room's own save
+(exactly what a user's save does: its loader records the file's new modification time and
+the document's state its hash), at least every ``flush_interval`` and once at its end.
 
 jupyter-collaboration stays optional: everything is looked up at run time in the server's
 settings, where its extension publishes itself as ``jupyter_server_ydoc``.
@@ -101,27 +106,40 @@ class SharedDocuments:
         if doc is None:
             self._saved.pop(api_path, None)
             return None
-        return SharedNotebook(doc, lambda: self._save_if_due(api_path, doc))
+        return SharedNotebook(doc, lambda final: self._save(api_path, final))
 
-    async def _save_if_due(self, api_path: str, doc: Any) -> None:
-        """Save the shared document through its room's file loader, if it is time."""
-        when, cost = self._saved.get(api_path, (time.monotonic(), 0.0))
-        self._saved.setdefault(api_path, (when, cost))
-        if time.monotonic() - when < max(self.save_interval, 20 * cost):
-            return
-        ext = self._extension()
-        loaders = getattr(ext, "file_loaders", None)
+    def _room(self, api_path: str) -> Any:
+        """The collaboration room that has ``api_path`` open, or None."""
+        server = getattr(self._extension(), "ywebsocket_server", None)
+        rooms = getattr(server, "rooms", None)
         file_ids = self._serverapp.web_app.settings.get("file_id_manager")
+        if not rooms or file_ids is None:
+            return None
+        from jupyter_server_ydoc.utils import encode_file_path, room_id_from_encoded_path
+
+        file_id = file_ids.get_id(api_path)
+        if file_id is None:
+            return None
+        return rooms.get(room_id_from_encoded_path(encode_file_path("json", "notebook", file_id)))
+
+    async def _save(self, api_path: str, final: bool) -> None:
+        """Have the room save its document as a user's save does, when no page has the
+        room open and the document went ``save_interval`` unsaved (or the run ended)."""
+        when, cost = self._saved.setdefault(api_path, (time.monotonic(), 0.0))
+        if not final and time.monotonic() - when < max(self.save_interval, 20 * cost):
+            return
+        room = self._room(api_path)
+        if room is None or getattr(room, "clients", None):
+            return  # a page has it open: the room saves it as it saves the page's edits
+        save = getattr(room, "_save_to_disc", None)  # what the room does on a user's save
+        if save is None:
+            return  # another jupyter-collaboration: its autosave saves once output pauses
         started = time.monotonic()
         try:
-            file_id = file_ids.get_id(api_path) if file_ids is not None else None
-            if loaders is None or file_id is None or file_id not in loaders:
-                return
-            content = await doc.aget()
-            await loaders[file_id].maybe_save_content(
-                {"format": "json", "type": "notebook", "content": content}
-            )
-        except Exception as e:  # out-of-band change, unwritable: the room reports those
+            task = save()
+            if task is not None:  # None: the room is loading the file, and saves after
+                await task
+        except Exception as e:  # the room logs and reports its own failures
             self._log.info("jupyter_lapd: the room did not save %s: %r", api_path, e)
         finally:
             now = time.monotonic()
@@ -133,10 +151,15 @@ class SharedNotebook:
 
     interval = SHARED_INTERVAL
 
-    def __init__(self, doc: Any, save: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, doc: Any, save: Callable[[bool], Awaitable[None]] | None = None) -> None:
         self.doc = doc
         self.key = doc  # the same room's document: only changed cells need applying
         self._save = save
+
+    async def finish(self) -> None:
+        """The run's last write is in: have the room save it (if no page will)."""
+        if self._save is not None:
+            await self._save(True)
 
     async def write(
         self, cells: dict[str, CellState], meta: NotebookMeta | None = None
@@ -144,7 +167,7 @@ class SharedNotebook:
         started = time.monotonic()
         missing, present = apply_cells(self.doc, cells, meta)
         if self._save is not None:
-            await self._save()
+            await self._save(False)
         return WriteResult(
             last_modified="",
             hash="",

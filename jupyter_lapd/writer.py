@@ -70,6 +70,7 @@ class NotebookWriter:
         self._route = route
         self._destination_interval: float | None = None  # set while a Destination has it
         self._destination_key: object | None = None
+        self._destination: Destination | None = None  # where the last write went
         self._sent: dict[str, int | None] = {}  # cell versions the destination holds
         self._sent_meta: int | None = None  # the NotebookMeta version it holds
         self._snapshot = snapshot
@@ -153,18 +154,27 @@ class NotebookWriter:
         return ran_for >= self.flush_interval / 4
 
     async def close(self) -> None:
-        """Write whatever is still pending, then stop."""
+        """Write whatever is still pending, then stop; a destination that keeps the run's
+        writes for someone else to save (a collaborative room) is told it has them all."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
+        finish = getattr(self._destination, "finish", None)
+        self._destination = None
+        if finish is not None:
+            try:
+                await finish()
+            except Exception as e:  # the file stays as the destination left it
+                self._log.warning("jupyter_lapd: could not finish %s: %r", self.os_path, e)
 
     async def write_now(self) -> WriteResult | None:
         upto, cells, meta = self._snapshot()
         self._dirty = self._urgent = False
         try:
             destination = await self._route() if self._route is not None else None
+            self._destination = destination
             if destination is None:
                 self._destination_interval = self._destination_key = None
                 result = await asyncio.to_thread(

@@ -27,7 +27,9 @@ PRINTS = "import time\nfor i in range(6):\n    print(i, flush=True)\n    time.sl
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], jp_root_dir: Path) -> dict[str, Any]:
+def jp_server_config(
+    jp_server_config: dict[str, Any], jp_root_dir: Path, request: pytest.FixtureRequest
+) -> dict[str, Any]:
     config = json.loads(json.dumps(jp_server_config))
     config["ServerApp"]["jpserver_extensions"].update(
         {"jupyter_server_ydoc": True, "jupyter_server_fileid": True}
@@ -39,6 +41,8 @@ def jp_server_config(jp_server_config: dict[str, Any], jp_root_dir: Path) -> dic
     }
     config["SQLiteYStore"] = {"db_path": str(jp_root_dir.parent / "ystore.db")}
     config["YDocExtension"] = {"document_save_delay": 0.5, "document_cleanup_delay": 1}
+    if marker := request.node.get_closest_marker("collab_config"):
+        config["YDocExtension"].update(marker.kwargs)
     return config
 
 
@@ -226,25 +230,73 @@ async def test_without_a_room_the_run_writes_the_file_and_a_late_client_joins_li
     assert destinations[0] == "file" and destinations[-1] == "shared_document"
 
 
-async def test_a_cell_printing_steadily_still_reaches_the_file_through_the_room(
+STEADY = "import time\nfor i in range(40):\n    print(i, flush=True)\n    time.sleep(0.1)"
+
+
+async def file_hash(jp_fetch: Any, path: str = "nb.ipynb") -> str:
+    """The file's hash as the contents API reports it: what JupyterLab's check before a
+    save compares with the hash it last saw."""
+    response = await jp_fetch("api", "contents", path, params={"content": "0", "hash": "1"})
+    return str(json.loads(response.body)["hash"])
+
+
+# The room's own autosave waits longer than the run lasts: every save seen is the run's.
+@pytest.mark.collab_config(document_save_delay=60)
+async def test_with_a_page_in_the_room_the_run_never_saves_the_document_itself(
+    jp_fetch: Any,
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    collab_client: Any,
+) -> None:
+    """A run is a collaborator that appends outputs: it leaves saving to the room (its
+    autosave, a user's save). A save of its own could land between a page's check of the
+    file and its save, and JupyterLab would ask "File Changed"."""
+    path = lapd_notebook([STEADY])
+    before = await file_hash(jp_fetch)
+    async with collab_client("nb.ipynb") as alice:
+        run = await lapd_start("nb.ipynb")
+        await wait_until(lambda: "10\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+        assert (await lapd_wait(run["id"]))["status"] == "completed"
+        assert stream_text(cell_by_id(alice, "c0")).endswith("39\n")
+        # the file is the one the page last saw: its next save finds no change
+        assert await file_hash(jp_fetch) == before
+        assert alice.hash in (None, before)
+        assert on_disk(path) == []
+
+
+# The room outlives its last client by more than the run lasts.
+@pytest.mark.collab_config(document_save_delay=60, document_cleanup_delay=60)
+async def test_with_no_page_in_the_room_the_run_has_the_room_save_as_a_user_does(
+    jp_serverapp: Any,
+    jp_fetch: Any,
     lapd_notebook: Any,
     lapd_start: Any,
     lapd_wait: Any,
     collab_client: Any,
     collab_events: list[dict[str, Any]],
 ) -> None:
-    # never quiet for the room's save delay (0.5 s here): only the run's saves reach disk
-    steady = "import time\nfor i in range(40):\n    print(i, flush=True)\n    time.sleep(0.1)"
-    path = lapd_notebook([steady])
+    """Nobody is in the room to save (the page was closed): the run has the room save the
+    steadily growing document through the room's own save, which gives the document the
+    file's new hash, as every page that comes back expects."""
+    path = lapd_notebook([STEADY])
     async with collab_client("nb.ipynb") as alice:
         run = await lapd_start("nb.ipynb")
-        await wait_until(lambda: "5\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
-
-        # while the cell still prints, the file follows
-        await wait_until(lambda: "10\n" in stream_text({"outputs": on_disk(path)}), timeout=30)
-        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
-        await lapd_wait(run["id"])
-        await wait_until(lambda: "39\n" in stream_text({"outputs": on_disk(path)}), timeout=30)
+        await wait_until(lambda: "3\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+    ext = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    shared = await ext.get_document(
+        path="nb.ipynb", content_type="notebook", file_format="json", copy=False
+    )
+    assert shared is not None  # the room is still open
+    # while the cell still prints, the file follows
+    await wait_until(lambda: "15\n" in stream_text({"outputs": on_disk(path)}), timeout=60)
+    assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+    nb = await settled(path)
+    assert stream_text({"outputs": nb.cells[0].outputs}).endswith("39\n")  # the last write
+    # saved as a user's save saves: the document knows the file it was saved as
+    assert shared.hash == await file_hash(jp_fetch)
+    assert not shared.dirty
     assert not [e for e in collab_events if e.get("action") == "overwrite"], collab_events
 
 
