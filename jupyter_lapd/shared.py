@@ -26,6 +26,7 @@ settings, where its extension publishes itself as ``jupyter_server_ydoc``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -44,6 +45,9 @@ SHARED_DOCUMENT = "shared_document"
 # How stale the shared document may get: collaborators watch it live, so well under the
 # file's interval; each update is a small incremental change, not a rewrite.
 SHARED_INTERVAL = 0.1
+# How long the run's changes wait for a save of the room's to end (a save of a big
+# notebook on a busy machine takes a while; the changes then go in regardless).
+ROOM_SAVE_WAIT = 5.0
 
 
 class SharedDocuments:
@@ -106,7 +110,28 @@ class SharedDocuments:
         if doc is None:
             self._saved.pop(api_path, None)
             return None
-        return SharedNotebook(doc, lambda final: self._save(api_path, final))
+        return SharedNotebook(
+            doc, lambda final: self._save(api_path, final), lambda: self._room_saved(api_path)
+        )
+
+    async def _room_saved(self, api_path: str) -> None:
+        """Wait (a while at most) for a save of the room's in progress to end.
+
+        A change to the document while the room saves it makes the room start its save
+        over: the file is written all the same, but the hash it would have announced in
+        the document's state is lost, and a page's next save then finds a file it never
+        saw ("File Changed"). The run's changes wait for the save to end instead.
+        """
+        file_ids = self._serverapp.web_app.settings.get("file_id_manager")
+        loaders = getattr(self._extension(), "file_loaders", None)
+        file_id = file_ids.get_id(api_path) if file_ids is not None else None
+        loader = loaders[file_id] if loaders is not None and file_id in loaders else None
+        busy = getattr(loader, "_lock", None)  # held while the loader saves the file
+        if not isinstance(busy, asyncio.Lock):
+            return
+        deadline = time.monotonic() + ROOM_SAVE_WAIT
+        while busy.locked() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def _room(self, api_path: str) -> Any:
         """The collaboration room that has ``api_path`` open, or None."""
@@ -151,10 +176,16 @@ class SharedNotebook:
 
     interval = SHARED_INTERVAL
 
-    def __init__(self, doc: Any, save: Callable[[bool], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        doc: Any,
+        save: Callable[[bool], Awaitable[None]] | None = None,
+        room_saved: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.doc = doc
         self.key = doc  # the same room's document: only changed cells need applying
         self._save = save
+        self._room_saved = room_saved
 
     async def finish(self) -> None:
         """The run's last write is in: have the room save it (if no page will)."""
@@ -165,6 +196,8 @@ class SharedNotebook:
         self, cells: dict[str, CellState], meta: NotebookMeta | None = None
     ) -> WriteResult:
         started = time.monotonic()
+        if self._room_saved is not None:
+            await self._room_saved()
         missing, present = apply_cells(self.doc, cells, meta)
         if self._save is not None:
             await self._save(False)

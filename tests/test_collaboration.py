@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from conftest import read_nb, wait_until
 from jupyter_ydoc import YNotebook
@@ -72,6 +73,22 @@ class TornadoChannel:
         return await self.__anext__()
 
 
+# The room's WebSocket of each client of collab_client, by id of its document.
+sockets: dict[int, Any] = {}
+
+
+async def press_save(doc: YNotebook, save_id: int) -> None:
+    """Ask the room to save, as a page's Ctrl+S does (a RAW "save" message)."""
+    from jupyter_server_ydoc.utils import MessageType
+    from pycrdt import Encoder
+
+    encoder = Encoder()
+    encoder.write_var_uint(MessageType.RAW)
+    encoder.write_var_string("save")
+    encoder.write_var_uint(save_id)
+    await sockets[id(doc)].write_message(encoder.to_bytes(), binary=True)
+
+
 @pytest.fixture
 def collab_client(
     jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
@@ -96,6 +113,7 @@ def collab_client(
         )
         ws = await websocket_connect(HTTPRequest(url, headers=jp_auth_header))
         doc = YNotebook()
+        sockets[id(doc)] = ws
         try:
             async with Provider(doc.ydoc, TornadoChannel(ws, room)) as provider:
                 await asyncio.wait_for(provider.synced.wait(), 30)
@@ -263,6 +281,38 @@ async def test_with_a_page_in_the_room_the_run_never_saves_the_document_itself(
         assert await file_hash(jp_fetch) == before
         assert alice.hash in (None, before)
         assert on_disk(path) == []
+
+
+@pytest.mark.collab_config(document_save_delay=60)
+async def test_a_page_save_during_the_run_gives_every_page_the_files_hash(
+    jp_fetch: Any,
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+    collab_client: Any,
+) -> None:
+    """A change to the document while the room saves makes the room lose the hash it was
+    about to announce (the file is written, the page never hears of it, and its next
+    save asks "File Changed"): the run's changes wait for the room's save to end."""
+    many = "import time\nfor i in range(150):\n    print(i, flush=True)\n    time.sleep(0.04)"
+    path = lapd_notebook([many, "'kept'"])
+    # a notebook whose save takes a while: 8 MB of output kept in a cell the run leaves
+    nb = read_nb(path)
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=("x" * 99 + "\n") * 80_000)
+    ]
+    nbformat.write(nb, path)
+    async with collab_client("nb.ipynb") as alice:
+        run = await lapd_start("nb.ipynb")
+        await wait_until(lambda: "5\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+        for save_id in range(1, 6):
+            previous = alice.hash
+            await press_save(alice, save_id)
+            # every save of the room is announced to the pages: the file's hash
+            await wait_until(lambda p=previous: alice.hash != p, timeout=30)
+            assert alice.hash == await file_hash(jp_fetch)
+        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+        assert (await lapd_wait(run["id"]))["status"] == "completed"
 
 
 # The room outlives its last client by more than the run lasts.
