@@ -7,6 +7,7 @@ import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
+import { ISignal } from '@lumino/signaling';
 
 import { IFlushState } from './socket';
 
@@ -58,6 +59,18 @@ export function adoptServerWrite(
     // collaborative: its room reports the file's hash after each of its saves.
     return false;
   }
+  return adoptFileState(context, flush.hash, flush.last_modified);
+}
+
+/**
+ * Give the context `hash` and `lastModified` as the file's state it last saw.
+ */
+function adoptFileState(
+  context: DocumentRegistry.Context,
+  hash: string,
+  lastModified: string
+): boolean {
+  const flush = { hash, last_modified: lastModified };
   const current = context.contentsModel;
   const update = (context as unknown as { _updateContentsModel?: unknown })
     ._updateContentsModel;
@@ -100,8 +113,52 @@ const FLUSH_WAIT_MS = 2000;
 const KNOWN_STATES = 64;
 
 /**
+ * The file's hash a collaborative document's room announced after its last save (the
+ * document state's `hash`, which jupyter-collaboration sets as each save ends), or null.
+ */
+export function roomHash(context: DocumentRegistry.Context): string | null {
+  const shared = (context.model as Partial<INotebookModel> | null)
+    ?.sharedModel as { getState?: (key: string) => unknown } | undefined;
+  const hash = shared?.getState?.('hash');
+  return typeof hash === 'string' ? hash : null;
+}
+
+/**
+ * Resolves at the next change of the room's announced hash, or after `ms`.
+ */
+function nextRoomSave(
+  context: DocumentRegistry.Context,
+  ms: number
+): Promise<void> {
+  const shared = (context.model as Partial<INotebookModel> | null)
+    ?.sharedModel as
+    | {
+        changed: ISignal<unknown, { stateChange?: Array<{ name: string }> }>;
+      }
+    | undefined;
+  return new Promise<void>(resolve => {
+    const onChange = (
+      _: unknown,
+      change: { stateChange?: Array<{ name: string }> }
+    ) => {
+      if (change.stateChange?.some(state => state.name === 'hash')) {
+        done();
+      }
+    };
+    const done = () => {
+      clearTimeout(timer);
+      shared?.changed.disconnect(onChange);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    shared?.changed.connect(onChange);
+  });
+}
+
+/**
  * Lets a document's save go ahead when the file on disk is a state the page consented
- * to: a write of the run it follows, or its own last save.
+ * to: a write of the run it follows, or its own last save; for a collaborative
+ * document, a save its room announced.
  *
  * The run writes the file every second and each write reaches the page as a `flushed`
  * event, which `adoptServerWrite` gives to the context. The context's check before a
@@ -146,14 +203,15 @@ export class SaveCheck implements IDisposable {
    * Watch a document's saves, for as long as its context lives.
    */
   watch(context: DocumentRegistry.Context): void {
-    if (
-      this._isDisposed ||
-      this._docs.has(context) ||
-      isCollaborative(context)
-    ) {
+    if (this._isDisposed || this._docs.has(context)) {
       return;
     }
-    const doc: IDocState = { known: [], checking: false, waiters: [] };
+    const doc: IDocState = {
+      known: [],
+      checking: false,
+      waiters: [],
+      shared: isCollaborative(context)
+    };
     this._docs.set(context, doc);
     remember(doc, context.contentsModel?.hash);
     const onSave = (_: unknown, state: DocumentRegistry.SaveState) => {
@@ -220,6 +278,24 @@ export class SaveCheck implements IDisposable {
       return;
     }
     const deadline = Date.now() + FLUSH_WAIT_MS;
+    if (doc.shared) {
+      // A save by the room (a collaborator's, the room's autosave) that the page has
+      // not taken yet: the room announces the file's hash in the document's state as
+      // the save ends, and the page then fetches the file's state before taking it.
+      // A change the room did not save (another program wrote the file) never shows
+      // there: JupyterLab asks about it.
+      while (
+        roomHash(context) !== hash &&
+        !context.isDisposed &&
+        Date.now() < deadline
+      ) {
+        await nextRoomSave(context, deadline - Date.now());
+      }
+      if (roomHash(context) === hash && !context.isDisposed) {
+        adoptFileState(context, hash, lastModified);
+      }
+      return;
+    }
     while (
       !doc.known.includes(hash) &&
       this._isWriting(context) &&
@@ -249,6 +325,8 @@ interface IDocState {
   checking: boolean;
   /** Checks waiting for a `flushed` event. */
   waiters: Array<() => void>;
+  /** A collaborative document: its room saves the file. */
+  shared: boolean;
 }
 
 function remember(doc: IDocState, hash: string | null | undefined): void {

@@ -131,9 +131,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       },
       onClose: () => this._onSocketClosed(context, view)
     });
-    if (!shared) {
-      this._saveCheck.watch(context);
-    }
+    this._saveCheck.watch(context);
     view.flushed.connect((_, flush) => {
       this._flushes.set(view, (this._flushes.get(view) ?? 0) + 1);
       // Without a hash the server did not write the file (the room saves it).

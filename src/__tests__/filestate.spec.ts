@@ -6,6 +6,7 @@
 import { Context, DocumentRegistry } from '@jupyterlab/docregistry';
 import { Contents } from '@jupyterlab/services';
 
+import { YNotebook } from '@jupyter/ydoc';
 import { Signal } from '@lumino/signaling';
 
 import { adoptServerWrite, SaveCheck } from '../filestate';
@@ -194,5 +195,62 @@ describe('SaveCheck', () => {
     expect(contents.get).not.toBe(get);
     check.dispose();
     expect(contents.get).toBe(get);
+  });
+});
+
+describe('SaveCheck, collaborative document', () => {
+  const HASH_ONLY = { content: false, hash: true };
+
+  /** A collaborative context whose room last announced `announced`. */
+  function setUp(disk: { hash: string }, announced: string) {
+    const contents = contentsOn(disk);
+    const sharedModel = YNotebook.create();
+    sharedModel.setState('hash', announced);
+    const context = Object.assign(savingContext(), {
+      model: { collaborative: true, sharedModel }
+    });
+    const check = new SaveCheck(contents, () => true);
+    check.watch(context as unknown as DocumentRegistry.Context);
+    return { contents, context, check, sharedModel };
+  }
+
+  it('takes a save the room announced, which the page had not taken yet', async () => {
+    const { contents, context, check } = setUp(
+      { hash: 'saved-by-bob' },
+      'saved-by-bob'
+    );
+    context.saveState.emit('started');
+    await contents.get(LOADED.path, HASH_ONLY);
+    expect(context.contentsModel?.hash).toBe('saved-by-bob');
+    expect(context.contentsModel?.last_modified).toBe('t-saved-by-bob');
+    check.dispose();
+  });
+
+  it('waits for the room to announce a save the check already sees', async () => {
+    const { contents, context, check, sharedModel } = setUp(
+      { hash: 'saved-by-bob' },
+      'loaded'
+    );
+    context.saveState.emit('started');
+    const checked = contents.get(LOADED.path, HASH_ONLY);
+    setTimeout(() => sharedModel.setState('hash', 'saved-by-bob'), 50);
+    await checked;
+    expect(context.contentsModel?.hash).toBe('saved-by-bob');
+    check.dispose();
+  });
+
+  it('leaves a change the room did not save for JupyterLab to ask about', async () => {
+    jest.useFakeTimers();
+    const { contents, context, check } = setUp(
+      { hash: 'another-program' },
+      'loaded'
+    );
+    context.saveState.emit('started');
+    const checked = contents.get(LOADED.path, HASH_ONLY);
+    await jest.advanceTimersByTimeAsync(2500);
+    await checked;
+    expect(context.contentsModel?.hash).toBe('loaded');
+    jest.useRealTimers();
+    check.dispose();
   });
 });
