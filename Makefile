@@ -22,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 # Playwright must never download browsers: the UI tests use Debian's Chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install lab test check-install pytest check-auth ui-test jest lint build clean distclean bench \
+.PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
 	conformance
 
 $(BIN)/python:
@@ -52,12 +52,18 @@ $(NODE_STAMP): package.json yarn.lock | $(STAMP)
 
 install: $(STAMP) $(NODE_STAMP)
 
-# jupyter-collaboration (a test dependency) keeps its stores in the venv, not in the repo.
+# `make lab`: JupyterLab as `pip install jupyter-lapd` gives it, real-time collaboration
+# off (jupyter-collaboration, a test dependency, is installed here: its own switch turns
+# it off, as the UI tests' plain configuration does). `make lab-rtc`: with real-time
+# collaboration on. jupyter-collaboration keeps its stores in the venv, not in the repo.
+LAB_ARGS = --allow-root --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=demo --no-browser \
+	--SQLiteYStore.db_path=$(VENV)/lab-ystore.db \
+	--YDocExtension.session_store_path=$(VENV)/lab-collaboration-sessions.json
 lab: install
-	$(BIN)/jupyter lab --allow-root --ip=127.0.0.1 --port=$(PORT) \
-		--ServerApp.root_dir=demo --no-browser \
-		--SQLiteYStore.db_path=$(VENV)/lab-ystore.db \
-		--YDocExtension.session_store_path=$(VENV)/lab-collaboration-sessions.json
+	$(BIN)/jupyter lab $(LAB_ARGS) --YDocExtension.disable_rtc=True
+
+lab-rtc: install
+	$(BIN)/jupyter lab $(LAB_ARGS)
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update

@@ -1,8 +1,9 @@
 /**
- * Playwright configuration of the real-time collaboration specs: the same plugins in
- * JupyterLab with jupyter-collaboration's RTC on (jupyter_server_collab_test_config.py),
- * on a server of its own (port 8944, beside the servers of playwright.config.js and
- * playwright.notebook.config.js, whose notebooks are not collaborative).
+ * Playwright configuration of JupyterLab with jupyter-collaboration's real-time
+ * collaboration on (jupyter_server_collab_test_config.py): every JupyterLab spec again,
+ * and the collaboration specs, on a server of its own (port 8944, beside the servers of
+ * playwright.config.js and playwright.notebook.config.js, whose notebooks are not
+ * collaborative). Specs read the `rtc` option (tests/fixtures.ts).
  */
 const labConfig = require('./playwright.config');
 
@@ -11,8 +12,7 @@ const BASE_URL = `http://127.0.0.1:${PORT}`;
 
 module.exports = {
   ...labConfig,
-  testMatch: '**/collab.spec.ts',
-  testIgnore: [],
+  testIgnore: ['**/notebook7.spec.ts'],
   // Keep the configs' results apart (the HTML reports too).
   outputDir: 'test-results-collab',
   reporter: [
@@ -21,7 +21,8 @@ module.exports = {
   ],
   use: {
     ...labConfig.use,
-    baseURL: BASE_URL
+    baseURL: BASE_URL,
+    rtc: true
   },
   webServer: {
     ...labConfig.webServer,

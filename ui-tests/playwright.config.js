@@ -15,7 +15,8 @@ module.exports = {
   timeout: 180 * 1000,
   expect: { timeout: 30 * 1000 },
   // Jupyter Notebook 7 specs run against their own server (playwright.notebook.config.js),
-  // and so do the real-time collaboration specs (playwright.collab.config.js).
+  // and so do the real-time collaboration specs (playwright.collab.config.js, which runs
+  // every other spec too, with real-time collaboration on).
   testIgnore: ['**/notebook7.spec.ts', '**/collab.spec.ts'],
   workers: 1,
   retries: 0,

@@ -9,12 +9,7 @@
  * a page that opens the notebook mid-run joins live.
  */
 
-import {
-  expect,
-  galata,
-  IJupyterLabPageFixture,
-  test as base
-} from '@jupyterlab/galata';
+import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
 import {
@@ -34,6 +29,7 @@ import {
   waitForEnd
 } from './notebook-utils';
 import { cancelActiveRuns, startRun } from './runs-utils';
+import { expect, test, user } from './fixtures';
 
 const LINES = 80;
 const INTERVAL = 0.25;
@@ -43,52 +39,12 @@ const QUEUED = '.jp-lapd-queued';
 const SESSION_EVENTS =
   'https://schema.jupyter.org/jupyter_collaboration/session/v1';
 
-function user(name: string) {
-  return {
-    identity: {
-      username: name.toLowerCase(),
-      name,
-      display_name: name,
-      initials: name.slice(0, 2).toUpperCase(),
-      color: 'var(--jp-collaborator-color2)'
-    },
-    permissions: {}
-  };
-}
-
 /** The notebook each test runs: lines printed slowly, notes to edit, a last cell. */
 const CELLS: ISeedCell[] = [
   { id: 'print', source: printLines(LINES, INTERVAL) },
   { id: 'notes', source: '# Notes', cell_type: 'markdown' },
   { id: 'after', source: 'print("after")' }
 ];
-
-const test = base.extend<{
-  /** Open JupyterLab as another user, in a browser context of its own. */
-  collaborator: (name: string) => Promise<IJupyterLabPageFixture>;
-}>({
-  collaborator: async (
-    { baseURL, browser, tmpPath, mockSettings, waitForApplication },
-    use
-  ) => {
-    const pages: IJupyterLabPageFixture[] = [];
-    await use(async name => {
-      const { page } = await galata.newPage({
-        baseURL: baseURL!,
-        browser,
-        tmpPath,
-        mockSettings,
-        mockUser: user(name),
-        waitForApplication
-      });
-      pages.push(page);
-      return page;
-    });
-    for (const page of pages) {
-      await page.context().close();
-    }
-  }
-});
 
 test.use({ mockUser: user('Alice') });
 
@@ -209,8 +165,8 @@ test.describe('real-time collaboration', () => {
 
     // Alice (page A) and Bob (page B, another browser context) open the notebook.
     const bob = await collaborator('Bob');
-    await openNotebook(page, nb, { collaborative: true });
-    await openNotebook(bob, nb, { collaborative: true });
+    await openNotebook(page, nb);
+    await openNotebook(bob, nb);
     await recordRoomEvents(page);
     await recordRoomEvents(bob);
     const dialogs: string[] = [];
@@ -328,7 +284,7 @@ test.describe('real-time collaboration', () => {
       .toBeGreaterThanOrEqual(8);
 
     // Alice opens it: she sees the lines so far at once, then the new ones.
-    await openNotebook(page, nb, { collaborative: true });
+    await openNotebook(page, nb);
     const opened = await shownLines(page, 0);
     expect(opened.length).toBeGreaterThanOrEqual(8);
     expect(opened).toEqual(expectedLines(opened.length));
@@ -340,7 +296,7 @@ test.describe('real-time collaboration', () => {
 
     // Bob joins the room Alice opened, still mid-run.
     const bob = await collaborator('Bob');
-    await openNotebook(bob, nb, { collaborative: true });
+    await openNotebook(bob, nb);
     const joined = await shownLines(bob, 0);
     expect(joined).toEqual(expectedLines(joined.length));
     expect(joined.length).toBeGreaterThan(opened.length);

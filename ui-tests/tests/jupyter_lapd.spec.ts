@@ -1,4 +1,4 @@
-import { expect, test } from '@jupyterlab/galata';
+import { expect, test } from './fixtures';
 
 import { seedNotebook } from './notebook-utils';
 
@@ -31,29 +31,32 @@ test('the plugin activates and reaches the server extension', async ({
     .toEqual({ reachable: 1, errors: [] });
 });
 
-test.describe('without real-time collaboration', () => {
+test.describe('documents', () => {
   test.use({ autoGoto: true });
 
-  test('notebooks open as plain documents on this server', async ({
+  test('notebooks open as plain or collaborative documents, as the server says', async ({
     page,
     request,
-    tmpPath
+    tmpPath,
+    rtc
   }) => {
-    // jupyter-collaboration may be installed: jupyter_server_test_config.py turns RTC
-    // off, so that these specs test the plain path (playwright.collab.config.js tests
-    // the other one).
+    // jupyter-collaboration is installed: jupyter_server_test_config.py turns RTC off,
+    // and jupyter_server_collab_test_config.py on, so that every spec runs both ways.
     const nb = `${tmpPath}/plain.ipynb`;
     await seedNotebook(request, nb, [{ id: 'c', source: 'print(1)' }]);
     expect(await page.notebook.openByPath(nb)).toBe(true);
-    expect(
-      await page.evaluate(() => {
-        const widget = (window as any).jupyterapp.shell.currentWidget;
-        const config = document.getElementById('jupyter-config-data');
-        return {
-          collaborative: widget.context.model.collaborative,
-          disableRTC: JSON.parse(config?.textContent ?? '{}').disableRTC ?? null
-        };
-      })
-    ).toEqual({ collaborative: false, disableRTC: true });
+    await expect
+      .poll(() =>
+        page.evaluate(() => {
+          const widget = (window as any).jupyterapp.shell.currentWidget;
+          const config = document.getElementById('jupyter-config-data');
+          return {
+            collaborative: widget.context.model.collaborative ?? false,
+            disableRTC:
+              JSON.parse(config?.textContent ?? '{}').disableRTC ?? false
+          };
+        })
+      )
+      .toEqual({ collaborative: rtc, disableRTC: !rtc });
   });
 });

@@ -86,16 +86,28 @@ interface IStoredCell {
 
 /**
  * The notebook as the file on disk holds it, read through the contents API.
+ *
+ * A collaborative room saves through the server's contents manager, which rewrites the
+ * file in place (as every save from JupyterLab does): a read in the middle of such a
+ * save finds it empty, and is made again.
  */
 export async function readNotebook(
   request: APIRequestContext,
   path: string
 ): Promise<{ cells: IStoredCell[] }> {
-  const response = await request.get(
-    `/api/contents/${encodePath(path)}?content=1&type=notebook`
-  );
-  expect(response.status(), await response.text()).toBe(200);
-  return (await response.json()).content;
+  for (let attempt = 0; ; attempt++) {
+    const response = await request.get(
+      `/api/contents/${encodePath(path)}?content=1&type=notebook`
+    );
+    const text = await response.text();
+    if (response.status() === 400 && /not appear to be JSON/.test(text)) {
+      expect(attempt, text).toBeLessThan(20);
+      await new Promise(resolve => setTimeout(resolve, 100));
+      continue;
+    }
+    expect(response.status(), text).toBe(200);
+    return JSON.parse(text).content;
+  }
 }
 
 /**
@@ -242,44 +254,40 @@ export async function promptOf(
 }
 
 /**
- * Open a notebook and wait until its kernel has answered or, with `collaborative`,
- * until it is a synced collaborative document (jupyter-collaboration).
+ * Open a notebook and wait until it is ready to work with (see `waitForNotebookReady`).
  */
 export async function openNotebook(
   page: IJupyterLabPageFixture,
-  path: string,
-  { collaborative = false } = {}
+  path: string
 ): Promise<void> {
   expect(await page.notebook.openByPath(path)).toBe(true);
-  await waitForNotebookReady(page, { collaborative });
+  await waitForNotebookReady(page);
 }
 
 /**
- * Wait until the notebook in front has its kernel's answer or, with `collaborative`,
- * is a synced collaborative document (jupyter-collaboration); for a notebook opened
- * otherwise than through JupyterLab's file browser, e.g. in Jupyter Notebook 7.
+ * Wait until the notebook in front has its kernel's answer and, when it is a
+ * collaborative document (jupyter-collaboration), is synced with its room; for a
+ * notebook opened otherwise than through JupyterLab's file browser too, e.g. in
+ * Jupyter Notebook 7.
  */
 export async function waitForNotebookReady(
-  page: IJupyterLabPageFixture,
-  { collaborative = false } = {}
+  page: IJupyterLabPageFixture
 ): Promise<void> {
   await expect
     .poll(
       () =>
-        page.evaluate(shared => {
+        page.evaluate(() => {
           const widget = (window as any).jupyterapp.shell.currentWidget;
-          if (shared) {
-            const model = widget?.context?.model;
-            return (
-              model?.collaborative === true && (model.cells?.length ?? 0) > 0
-            );
+          const model = widget?.context?.model;
+          if (model?.collaborative === true && !(model.cells?.length > 0)) {
+            return false;
           }
           // JupyterLab writes the kernel's language_info into the notebook once the
           // kernel answers; that change is the user's to save, and must not race the
           // test.
           const info = widget?.model?.getMetadata('language_info');
           return (info?.version ?? null) !== null;
-        }, collaborative),
+        }),
       { timeout: 60000 }
     )
     .toBe(true);

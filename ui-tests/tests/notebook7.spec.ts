@@ -9,7 +9,7 @@
  * notebook reopened mid-run reattaches to its run.
  */
 
-import { expect, test } from '@jupyterlab/galata';
+import { expect, test } from './fixtures';
 import type { ConsoleMessage, Page } from '@playwright/test';
 
 import {

@@ -3,7 +3,7 @@
  * did. Every output must show exactly once, and the file must hold them all.
  */
 
-import { expect, test } from '@jupyterlab/galata';
+import { dismissConnectionLost, expect, test } from './fixtures';
 
 import {
   activeRuns,
@@ -81,16 +81,20 @@ test.describe('reattach', () => {
       .poll(() => shownLines(page, 0))
       .toEqual(expectedLines(SLOW_LINES));
     await expect.poll(() => shownLines(page, 1)).toEqual(['after']);
-    const file = await readNotebook(request, nb);
-    expect(storedLines(file.cells[0])).toEqual(expectedLines(SLOW_LINES));
-    expect(storedLines(file.cells[1])).toEqual(['after']);
+    await expect
+      .poll(async () => {
+        const file = await readNotebook(request, nb);
+        return [storedLines(file.cells[0]), storedLines(file.cells[1])];
+      })
+      .toEqual([expectedLines(SLOW_LINES), ['after']]);
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
   });
 
   test('going offline mid-run and back shows every line exactly once', async ({
     page,
     request,
-    tmpPath
+    tmpPath,
+    dialogs
   }) => {
     const logs: string[] = [];
     page.on('console', message => logs.push(message.text()));
@@ -134,7 +138,9 @@ test.describe('reattach', () => {
     await expect(cellAt(page, 0).locator('.jp-OutputArea-output')).toHaveCount(
       1
     );
-    const file = await readNotebook(request, nb);
-    expect(storedLines(file.cells[0])).toEqual(expectedLines(LINES));
+    await dismissConnectionLost(page, dialogs);
+    await expect
+      .poll(async () => storedLines((await readNotebook(request, nb)).cells[0]))
+      .toEqual(expectedLines(LINES));
   });
 });

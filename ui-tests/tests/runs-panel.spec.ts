@@ -1,4 +1,4 @@
-import { expect, test } from '@jupyterlab/galata';
+import { expect, test } from './fixtures';
 import * as path from 'path';
 
 import {
@@ -99,7 +99,8 @@ test('clicking a run opens its notebook', async ({
 test('a failed cancel shows the server message', async ({
   page,
   request,
-  tmpPath
+  tmpPath,
+  dialogs
 }) => {
   const notebook = `${tmpPath}/panel-gone.ipynb`;
   await seedNotebook(request, notebook, SLOW_CELLS);
@@ -122,6 +123,10 @@ test('a failed cancel shows the server message', async ({
   await expect(dialog).toContainText('Cannot cancel the run');
   await expect(dialog).toContainText(`No run ${run.id}`);
   await dialog.locator('.jp-Dialog-button').click();
+  // the one dialog expected
+  expect(dialogs.splice(0)).toEqual([
+    expect.stringContaining('Cannot cancel the run')
+  ]);
   expect((await getRun(request, run.id)).status).toBe('running');
 });
 

@@ -4,7 +4,9 @@
  * whichever of the check's answer and the write's event reaches the page first.
  */
 
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
+
+import { expect, test } from './fixtures';
 import type { APIRequestContext, WebSocketRoute } from '@playwright/test';
 
 import {
@@ -121,9 +123,13 @@ async function expectSavedAndKept(
     .toBe(source);
   await expect(page.locator('.jp-Dialog')).toHaveCount(0);
   expect((await waitForEnd(request, run.runId)).status).toBe('completed');
-  const file = await readNotebook(request, nb);
-  expect(storedLines(file.cells[0])).toEqual(expectedLines(30));
-  expect(storedSource(file.cells[1])).toBe(source);
+  // (with real-time collaboration, once the room has saved the run's last outputs)
+  await expect
+    .poll(async () => {
+      const file = await readNotebook(request, nb);
+      return [storedLines(file.cells[0]), storedSource(file.cells[1])];
+    })
+    .toEqual([expectedLines(30), source]);
   expect(run.conflicts).toEqual([]);
 }
 
