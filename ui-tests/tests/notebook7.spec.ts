@@ -23,7 +23,10 @@ import {
   runsOf,
   shownLines,
   storedLines,
+  storedSource,
+  typeAtEnd,
   waitForActiveRun,
+  waitForEnd,
   waitForNotebookReady,
   waitForStoredLines,
   watchSaveConflicts
@@ -321,5 +324,44 @@ test.describe('notebook view', () => {
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
     expect(conflicts).toEqual([]);
     expect(ours(messages)).toEqual([]);
+  });
+
+  test('saving during and after a run asks nothing and keeps every edit', async ({
+    page,
+    request,
+    tmpPath
+  }) => {
+    const notebook = `${tmpPath}/nb7-save.ipynb`;
+    await seedNotebook(request, notebook, [printLines(40, 0.25), 'x = 1']);
+    await page.goto(`notebooks/${notebook}`);
+    await expect(page.locator('.jp-NotebookPanel')).toBeVisible();
+    await waitForNotebookReady(page);
+    await page.locator(RUN_BUTTON).click();
+    const run = await waitForActiveRun(request, notebook);
+
+    const saved = async (text: string) =>
+      expect
+        .poll(async () =>
+          storedSource((await readNotebook(request, notebook)).cells[1])
+        )
+        .toContain(text);
+    for (let i = 1; i <= 3; i++) {
+      const shown = (await shownLines(page, 0)).length;
+      await typeAtEnd(page, 1, ` + ${i}`);
+      await page.keyboard.press('Control+s');
+      await saved(` + ${i}`);
+      await expect
+        .poll(async () => (await shownLines(page, 0)).length, {
+          timeout: 60000
+        })
+        .toBeGreaterThan(shown);
+    }
+    expect((await waitForEnd(request, run.id)).status).toBe('completed');
+    await typeAtEnd(page, 1, ' + 4');
+    await page.keyboard.press('Control+s');
+    await saved(' + 4');
+    const file = await readNotebook(request, notebook);
+    expect(storedLines(file.cells[0])).toEqual(expectedLines(40));
+    expect(storedSource(file.cells[1])).toBe('x = 1 + 1 + 2 + 3 + 4');
   });
 });

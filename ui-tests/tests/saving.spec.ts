@@ -142,7 +142,10 @@ test.describe('saving during a run', () => {
     // The whole page reloaded, then saved at once.
     // JupyterLab restores the notebook's tab (galata's default wait is for the
     // Launcher, which the restored layout hides).
-    await page.reload({ waitForIsReady: false });
+    // (galata's reload takes waitForIsReady; Playwright's types do not know it)
+    await page.reload({ waitForIsReady: false } as Parameters<
+      typeof page.reload
+    >[0]);
     await expect(page.locator('#jupyterlab-splash')).toHaveCount(0);
     await expect(tab).toHaveCount(1);
     await tab.click();
