@@ -118,7 +118,7 @@ async function expectWhole(
 }
 
 test.describe('saving during a run', () => {
-  test('saving right after reopening the notebook mid-run asks nothing', async ({
+  test('closing and reopening the notebook mid-run, then saving, asks nothing', async ({
     page,
     request,
     tmpPath
@@ -156,6 +156,9 @@ test.describe('saving during a run', () => {
     expect((await waitForEnd(request, runId)).status).toBe('completed');
     await editAndSave(page, request, nb, ' + 3');
     await expectWhole(page, request, nb, 'x = 1 + 1 + 2 + 3');
+    // Closed once more: nothing left unsaved to ask about.
+    await tab.locator('.lm-TabBar-tabCloseIcon').click();
+    await expect(tab).toHaveCount(0);
   });
 
   test('saving after the page went offline and came back asks nothing, mid-run and after', async ({
