@@ -110,11 +110,20 @@ class SharedDocuments:
         if doc is None:
             self._saved.pop(api_path, None)
             return None
+        file_id = self._file_id(api_path)
         return SharedNotebook(
-            doc, lambda final: self._save(api_path, final), lambda: self._room_saved(api_path)
+            doc,
+            lambda final: self._save(api_path, file_id, final),
+            lambda: self._room_saved(file_id),
         )
 
-    async def _room_saved(self, api_path: str) -> None:
+    def _file_id(self, api_path: str) -> str | None:
+        """The id the server's file id manager gives ``api_path`` (rooms and loaders go
+        by it), or None."""
+        file_ids = self._serverapp.web_app.settings.get("file_id_manager")
+        return None if file_ids is None else file_ids.get_id(api_path)
+
+    async def _room_saved(self, file_id: str | None) -> None:
         """Wait (a while at most) for a save of the room's in progress to end.
 
         A change to the document while the room saves it makes the room start its save
@@ -122,9 +131,7 @@ class SharedDocuments:
         the document's state is lost, and a page's next save then finds a file it never
         saw ("File Changed"). The run's changes wait for the save to end instead.
         """
-        file_ids = self._serverapp.web_app.settings.get("file_id_manager")
         loaders = getattr(self._extension(), "file_loaders", None)
-        file_id = file_ids.get_id(api_path) if file_ids is not None else None
         loader = loaders[file_id] if loaders is not None and file_id in loaders else None
         busy = getattr(loader, "_lock", None)  # held while the loader saves the file
         if not isinstance(busy, asyncio.Lock):
@@ -133,27 +140,23 @@ class SharedDocuments:
         while busy.locked() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
 
-    def _room(self, api_path: str) -> Any:
-        """The collaboration room that has ``api_path`` open, or None."""
+    def _room(self, file_id: str | None) -> Any:
+        """The collaboration room of the file with ``file_id``, if one is open, or None."""
         server = getattr(self._extension(), "ywebsocket_server", None)
         rooms = getattr(server, "rooms", None)
-        file_ids = self._serverapp.web_app.settings.get("file_id_manager")
-        if not rooms or file_ids is None:
+        if not rooms or file_id is None:
             return None
         from jupyter_server_ydoc.utils import encode_file_path, room_id_from_encoded_path
 
-        file_id = file_ids.get_id(api_path)
-        if file_id is None:
-            return None
         return rooms.get(room_id_from_encoded_path(encode_file_path("json", "notebook", file_id)))
 
-    async def _save(self, api_path: str, final: bool) -> None:
+    async def _save(self, api_path: str, file_id: str | None, final: bool) -> None:
         """Have the room save its document as a user's save does, when no page has the
         room open and the document went ``save_interval`` unsaved (or the run ended)."""
         when, cost = self._saved.setdefault(api_path, (time.monotonic(), 0.0))
         if not final and time.monotonic() - when < max(self.save_interval, 20 * cost):
             return
-        room = self._room(api_path)
+        room = self._room(file_id)
         if room is None or getattr(room, "clients", None):
             return  # a page has it open: the room saves it as it saves the page's edits
         save = getattr(room, "_save_to_disc", None)  # what the room does on a user's save

@@ -9,7 +9,7 @@ import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
 
-import { IFlushState } from './socket';
+import { IFlushState } from './runevents';
 
 /**
  * Whether a document is a collaborative shared document (jupyter-collaboration's

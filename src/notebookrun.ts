@@ -4,7 +4,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { CellStatus, IRun, isRunActive } from './api';
 import { RunCells } from './runcells';
-import { IFlushState, IRunEvent, ISnapshotEvent } from './socket';
+import { IFlushState, IRunEvent, ISnapshotEvent } from './runevents';
 
 /**
  * One run's events applied to one open notebook's model, as JupyterLab would have

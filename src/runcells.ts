@@ -11,7 +11,7 @@ import {
   IOutputEvent,
   ISnapshotEvent,
   IUpdateDisplayEvent
-} from './socket';
+} from './runevents';
 
 /**
  * A run's changes to the cells of one notebook model, found by cell id, made as

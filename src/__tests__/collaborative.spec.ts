@@ -14,7 +14,7 @@ import { Signal } from '@lumino/signaling';
 import { NotebookRunModel } from '../notebookrun';
 import { adoptServerWrite, isCollaborative } from '../filestate';
 import { NotebookRuns } from '../reattach';
-import { IFlushState } from '../socket';
+import { IFlushState } from '../runevents';
 import { cell, loadedModel, outputs, stdout } from './fixtures';
 import {
   makeNotebook,

@@ -11,7 +11,7 @@ import { Contents } from '@jupyterlab/services';
 
 import { IRun } from '../api';
 import { NotebookRunModel } from '../notebookrun';
-import { IRunEvent, ISnapshotEvent } from '../socket';
+import { IRunEvent, ISnapshotEvent } from '../runevents';
 
 /**
  * A run of `nb.ipynb` in a session kernel, running its first cell; `fields` override.

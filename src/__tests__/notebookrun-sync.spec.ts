@@ -6,7 +6,7 @@
 import { NotebookModel } from '@jupyterlab/notebook';
 
 import { NotebookRunModel } from '../notebookrun';
-import { IFlushState, IRunEvent } from '../socket';
+import { IFlushState, IRunEvent } from '../runevents';
 import { cell, display, feed, outputs, stdout, Unnumbered } from './fixtures';
 import {
   attachedNotebook,

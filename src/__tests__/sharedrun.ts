@@ -6,7 +6,7 @@
 import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 
-import { IFlushState, IRunEvent } from '../socket';
+import { IFlushState, IRunEvent } from '../runevents';
 import { makeRun, snapshotMaker, stdout } from './fixtures';
 
 export const RUN = makeRun();

@@ -5,7 +5,8 @@
 
 import { ServerConnection } from '@jupyterlab/services';
 
-import { eventsUrl, IRunEvent, parseRunEvent, RunEventSocket } from '../socket';
+import { IRunEvent, parseRunEvent } from '../runevents';
+import { eventsUrl, RunEventSocket } from '../socket';
 
 class FakeSocket {
   static instances: FakeSocket[] = [];
