@@ -224,6 +224,12 @@ test.describe('saving during a run', () => {
       tmpPath,
       rtc
     }) => {
+      // Known failure (#20): with real-time collaboration off, JupyterLab's autosave
+      // during a run sometimes meets a File Changed dialog.
+      test.fixme(
+        !rtc,
+        'autosave during a run can ask File Changed without RTC'
+      );
       const nb = `${tmpPath}/autosave.ipynb`;
       const runId = await startPrintingRun(page, request, nb);
       let shown = await moreLines(page, 2);
