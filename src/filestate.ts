@@ -38,8 +38,13 @@ let warnedNoUpdate = false;
  * (`Context._onFileChanged`). Content providers do not help either: they are chosen
  * per widget factory (the collaboration extension owns the notebook's) and a provider's
  * `fileChanged` reaches the context only for collaborative documents. So this calls the
- * context's own update method, `_updateContentsModel`, the path those cases take; it
- * also refreshes the tab's caption and the autosave timer as a save would.
+ * context's own update method, `_updateContentsModel`, the path those cases take.
+ *
+ * It is called when a save's check finds the run's write on disk (`SaveCheck`), not
+ * at each write: the context takes a new file state as a save of its own, which moves
+ * the tab's "last saved" time and restarts JupyterLab's autosave timer. At every write
+ * of the run (every second) the autosave, every two minutes by default, would never
+ * come, and the user's edits would stay unsaved for as long as the run lasts.
  *
  * If a later JupyterLab renames it, this does nothing: the user may then see the
  * dialog, and whichever button they press, the server keeps the run's outputs.
@@ -107,6 +112,12 @@ function adoptFileState(
 const FLUSH_WAIT_MS = 2000;
 
 /**
+ * How long a save's check waits for the page's earlier saves of the document to end:
+ * a save usually takes well under a second, even of a large notebook.
+ */
+const SAVE_WAIT_MS = 5000;
+
+/**
  * File states remembered per document: enough for writes a second apart, a few saves
  * and event delays, and bounded for a run that writes for days.
  */
@@ -161,19 +172,26 @@ function nextRoomSave(
  * document, a save its room announced.
  *
  * The run writes the file every second and each write reaches the page as a `flushed`
- * event, which `adoptServerWrite` gives to the context. The context's check before a
- * save (`_maybeSave`: fetch the file's hash, compare it with its own) still races with
- * those events: the fetch can see a write whose event is still on its way, or answer
- * with a state older than an event handled while the answer was in flight, or a late
- * event can replace the hash of the user's own save. Each time the user would be asked
- * "File Changed: overwrite or revert?" about a file nobody else touched.
+ * event, which `noteWrite` records. The context's check before a save (`_maybeSave`:
+ * fetch the file's hash, compare it with its own) would find a file it never saw and
+ * ask "File Changed: overwrite or revert?" about a file nobody else touched. Giving
+ * each write to the context as it comes would race with the check anyway (the fetch
+ * can see a write whose event is still on its way, or answer with a state older than
+ * an event handled meanwhile), and would stop the autosave (see `adoptServerWrite`).
  *
- * So this wraps the contents manager's `get`: when a followed document's save starts,
+ * So this wraps the contents manager's `get`: when a watched document's save starts,
  * its check's answer is compared with what the page knows: a known state becomes the
  * context's (the check then passes), and an unknown one while a run is active waits
  * up to `FLUSH_WAIT_MS` for that write's event. Anything else (a real change by
  * someone else) still asks. Whatever the user answers, the server keeps the run's
  * outputs in the saved file.
+ *
+ * A page's saves can also overlap: Run in background saves the notebook first, and
+ * JupyterLab's autosave (or a Ctrl+S) may start another save before that one ends. The
+ * later save's check would then see the file the earlier one just wrote, before the
+ * context has taken its hash, and ask about the page's own save. So a check is sent
+ * only once the page's earlier saves of that document have ended (up to
+ * `SAVE_WAIT_MS`), as if the saves were made one after the other.
  */
 export class SaveCheck implements IDisposable {
   /**
@@ -189,10 +207,15 @@ export class SaveCheck implements IDisposable {
     this._isWriting = isWriting;
     const get = contents.get;
     this._originalGet = get;
-    contents.get = (path: string, options?: Contents.IFetchOptions) =>
-      get
-        .call(contents, path, options)
-        .then(model => this._checked(path, options, model));
+    contents.get = (path: string, options?: Contents.IFetchOptions) => {
+      const checks = this._claimChecks(path, options);
+      if (checks.length === 0) {
+        return get.call(contents, path, options);
+      }
+      return afterEarlierSaves(checks)
+        .then(() => get.call(contents, path, options))
+        .then(model => this._checked(checks, model));
+    };
   }
 
   get isDisposed(): boolean {
@@ -209,16 +232,26 @@ export class SaveCheck implements IDisposable {
     const doc: IDocState = {
       known: [],
       checking: false,
+      saving: 0,
       waiters: [],
+      saveEnds: [],
       shared: isCollaborative(context)
     };
     this._docs.set(context, doc);
     remember(doc, context.contentsModel?.hash);
     const onSave = (_: unknown, state: DocumentRegistry.SaveState) => {
-      // The first fetch after a save starts is its check (`_maybeSave`).
-      doc.checking = state === 'started';
+      if (state === 'started') {
+        // The first fetch after a save starts is its check (`_maybeSave`).
+        doc.checking = true;
+        doc.saving += 1;
+        return;
+      }
       if (state === 'completed') {
         remember(doc, context.contentsModel?.hash);
+      }
+      doc.saving = Math.max(0, doc.saving - 1);
+      for (const ended of doc.saveEnds.splice(0)) {
+        ended();
       }
     };
     context.saveState.connect(onSave);
@@ -251,17 +284,37 @@ export class SaveCheck implements IDisposable {
     this._docs.clear();
   }
 
-  private async _checked(
+  /**
+   * The documents whose save's check this fetch is: a fetch of the file's hash alone,
+   * the first since the save started. Decided as the fetch is sent, since answers
+   * can arrive in any order (the check of one save, the fetch ending another).
+   */
+  private _claimChecks(
     path: string,
-    options: Contents.IFetchOptions | undefined,
-    model: Contents.IModel
-  ): Promise<Contents.IModel> {
-    if (options?.content !== false || !options.hash || !model.hash) {
-      return model;
+    options: Contents.IFetchOptions | undefined
+  ): Array<[DocumentRegistry.Context, IDocState]> {
+    if (options?.content !== false || !options.hash) {
+      return [];
     }
+    const checks: Array<[DocumentRegistry.Context, IDocState]> = [];
     for (const [context, doc] of this._docs) {
       if (context.path === path && doc.checking && !context.isDisposed) {
         doc.checking = false;
+        checks.push([context, doc]);
+      }
+    }
+    return checks;
+  }
+
+  private async _checked(
+    checks: Array<[DocumentRegistry.Context, IDocState]>,
+    model: Contents.IModel
+  ): Promise<Contents.IModel> {
+    if (!model.hash) {
+      return model;
+    }
+    for (const [context, doc] of checks) {
+      if (!context.isDisposed) {
         await this._reconcile(context, doc, model.hash, model.last_modified);
       }
     }
@@ -321,10 +374,14 @@ export class SaveCheck implements IDisposable {
 interface IDocState {
   /** The file states it consents to, oldest first. */
   known: string[];
-  /** A save has started and its check has not been answered yet. */
+  /** A save has started and its check has not been sent yet. */
   checking: boolean;
+  /** The page's saves of the document that have started and not ended. */
+  saving: number;
   /** Checks waiting for a `flushed` event. */
   waiters: Array<() => void>;
+  /** Checks waiting for an earlier save to end. */
+  saveEnds: Array<() => void>;
   /** A collaborative document: its room saves the file. */
   shared: boolean;
 }
@@ -347,5 +404,38 @@ function nextWrite(doc: IDocState, ms: number): Promise<void> {
     };
     const timer = setTimeout(done, ms);
     doc.waiters.push(done);
+  });
+}
+
+/**
+ * Resolves once each document's saves that started before its check have ended, or
+ * after `SAVE_WAIT_MS`. A save that never ends (cancelled at a dialog, which emits no
+ * end) is then forgotten, so it delays no later check.
+ */
+async function afterEarlierSaves(
+  checks: Array<[DocumentRegistry.Context, IDocState]>
+): Promise<void> {
+  const deadline = Date.now() + SAVE_WAIT_MS;
+  for (const [context, doc] of checks) {
+    while (doc.saving > 1 && !context.isDisposed && Date.now() < deadline) {
+      await nextSaveEnd(doc, deadline - Date.now());
+    }
+    if (doc.saving > 1) {
+      doc.saving = 1;
+    }
+  }
+}
+
+/**
+ * Resolves when one of the document's saves ends, or after `ms`.
+ */
+function nextSaveEnd(doc: IDocState, ms: number): Promise<void> {
+  return new Promise<void>(resolve => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    doc.saveEnds.push(done);
   });
 }

@@ -12,7 +12,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getRun, IRun, isRunActive, listRuns } from './api';
-import { adoptServerWrite, isCollaborative, SaveCheck } from './filestate';
+import { isCollaborative, SaveCheck } from './filestate';
 import { NotebookRunModel } from './notebookrun';
 import { RunEventSocket } from './socket';
 
@@ -56,7 +56,7 @@ export const INotebookRuns = new Token<INotebookRuns>(
  * Attaches each open notebook to its active run, if it has one: on opening, when the
  * page starts a run, or when the runs listing shows one started elsewhere. The run's
  * outputs then stream into the notebook, queued cells are marked, and the document's
- * view of the file follows the server's writes.
+ * saves accept the server's writes.
  */
 export class NotebookRuns implements INotebookRuns, IDisposable {
   constructor(options: NotebookRuns.IOptions) {
@@ -136,8 +136,8 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       this._flushes.set(view, (this._flushes.get(view) ?? 0) + 1);
       // Without a hash the server did not write the file (the room saves it).
       if (!shared && flush.hash) {
+        // Taken by the context when a save's check finds it on disk (SaveCheck).
         this._saveCheck.noteWrite(context, flush.hash);
-        adoptServerWrite(context, flush);
       }
     });
     view.resyncRequested.connect(() => socket.reconnect());
@@ -231,7 +231,11 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       this._contexts.delete(context);
       this._detach(context);
     });
-    void context.ready.then(() => this.check(context));
+    void context.ready.then(() => {
+      // From the start: the save made by Run in background can overlap another.
+      this._saveCheck.watch(context);
+      return this.check(context);
+    });
   }
 
   private _onRunChanged(context: DocumentRegistry.Context): void {
@@ -252,7 +256,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
   }
 
   /**
-   * Take the file's current hash after a snapshot that does not carry the last write.
+   * Note the file's current hash after a snapshot that does not carry the last write.
    *
    * The file this page loaded may predate the run's last write, whose `flushed` event
    * the snapshot then covers; without its hash the next save would ask about a changed
@@ -281,10 +285,6 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       file.hash
     ) {
       this._saveCheck.noteWrite(context, file.hash);
-      adoptServerWrite(context, {
-        last_modified: file.last_modified,
-        hash: file.hash
-      });
     }
   }
 

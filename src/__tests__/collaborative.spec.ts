@@ -246,20 +246,23 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
       widgetAdded: new Signal<unknown, unknown>({}),
       forEach: () => undefined
     };
+    // The file on disk, as the contents API answers for it.
+    const disk = { hash: 'stat' };
     const get = jest.fn(async () => ({
       ...LOADED,
       last_modified: '2026-01-01T00:00:03Z',
-      hash: 'stat'
+      hash: disk.hash
     }));
+    const contents = { get } as unknown as Contents.IManager;
     const runs = new NotebookRuns({
       tracker: tracker as unknown as INotebookTracker,
       serverSettings,
-      contents: { get } as unknown as Contents.IManager,
+      contents,
       trans: nullTranslator.load('jupyter_lapd')
     });
     FakeSocket.instances = [];
     runs.follow(context as unknown as DocumentRegistry.Context, RUN);
-    return { model, context, runs, get };
+    return { model, context, runs, get, contents, disk };
   }
 
   afterEach(() => {
@@ -303,14 +306,14 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
     model.dispose();
   });
 
-  it('still applies outputs and adopts hashes when not collaborative', async () => {
+  it('still applies outputs when not collaborative, and its saves accept the writes', async () => {
     jest.spyOn(console, 'info').mockImplementation(() => undefined);
-    const { model, context, runs, get } = setUp(false);
+    const { model, context, runs, get, contents, disk } = setUp(false);
     const socket = FakeSocket.instances[0];
     socket.send(snapshot(0));
     await new Promise(resolve => setTimeout(resolve, 0));
+    // The snapshot does not carry the last write: the page notes the file's state.
     expect(get).toHaveBeenCalledTimes(1);
-    expect(context.updates.map(u => u.hash)).toEqual(['stat']);
     socket.send({
       seq: 1,
       type: 'output',
@@ -327,6 +330,20 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
       hash: 'file'
     });
     expect(outputs(model, 'c1')).toEqual([stdout('from the snapshot\na\n')]);
+    // No write is the context's as it comes: each would count as a save of its own
+    // and restart JupyterLab's autosave timer, which would then never fire.
+    expect(context.updates).toEqual([]);
+
+    // A save finding either state on disk goes ahead: the check's answer is the
+    // context's own state by the time the context compares them.
+    const check = { content: false, hash: true };
+    for (const state of ['stat', 'file']) {
+      disk.hash = state;
+      context.saveState.emit('started');
+      const answer = await contents.get('nb.ipynb', check);
+      expect(context.contentsModel.hash).toBe(answer.hash);
+      context.saveState.emit('completed');
+    }
     expect(context.updates.map(u => u.hash)).toEqual(['stat', 'file']);
     runs.dispose();
     model.dispose();

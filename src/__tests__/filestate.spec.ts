@@ -188,6 +188,56 @@ describe('SaveCheck', () => {
     check.dispose();
   });
 
+  it("sends a save's check once the page's earlier save has ended", async () => {
+    // Run in background saves the notebook while JupyterLab's autosave starts another
+    // save; no run writes yet. Without waiting, the second check sees the first
+    // save's file before the context has taken its hash: "File Changed".
+    const disk = { hash: 'loaded' };
+    const { contents, context, check } = setUp(disk, false);
+    context.saveState.emit('started');
+    expect((await contents.get(LOADED.path, HASH_ONLY)).hash).toBe('loaded');
+    disk.hash = 'save-1';
+    context.saveState.emit('started');
+    let seen: string | null = null;
+    const checked = contents.get(LOADED.path, HASH_ONLY).then(answer => {
+      // The context compares as soon as its check is answered.
+      seen = context.contentsModel?.hash === answer.hash ? 'same' : 'differs';
+    });
+    // Every answer in flight arrives before the first save ends.
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(seen).toBeNull();
+    // The first save ends: its own fetch of the hash, then its completion.
+    const saved = await contents.get(LOADED.path, HASH_ONLY);
+    context.contentsModel = { ...LOADED, hash: saved.hash };
+    expect(seen).toBeNull();
+    context.saveState.emit('completed');
+    await checked;
+    expect(seen).toBe('same');
+    check.dispose();
+  });
+
+  it('forgets an earlier save that never ended', async () => {
+    jest.useFakeTimers();
+    const disk = { hash: 'loaded' };
+    const { contents, context, check } = setUp(disk, false);
+    // A save cancelled at a dialog emits no end.
+    context.saveState.emit('started');
+    await contents.get(LOADED.path, HASH_ONLY);
+    context.saveState.emit('started');
+    let answered = 0;
+    void contents.get(LOADED.path, HASH_ONLY).then(() => answered++);
+    await jest.advanceTimersByTimeAsync(5500);
+    expect(answered).toBe(1);
+    // The next save's check is not held back by it.
+    context.saveState.emit('completed');
+    context.saveState.emit('started');
+    void contents.get(LOADED.path, HASH_ONLY).then(() => answered++);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(answered).toBe(2);
+    jest.useRealTimers();
+    check.dispose();
+  });
+
   it('gives the contents manager its own get back when disposed', () => {
     const contents = contentsOn({ hash: 'x' });
     const get = contents.get;

@@ -303,7 +303,8 @@ export async function isDirty(page: IJupyterLabPageFixture): Promise<boolean> {
   return (await tab.getAttribute('class'))?.includes('jp-mod-dirty') ?? false;
 }
 
-function encodePath(path: string): string {
+/** A contents API path: each segment URL-encoded. */
+export function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 

@@ -7,6 +7,8 @@
 import { expect } from '@jupyterlab/galata';
 import type { APIRequestContext, Page } from '@playwright/test';
 
+import { encodePath } from './notebook-utils';
+
 /**
  * A run as `GET /lapd/api/runs/<id>` answers it (the fields these specs read).
  */
@@ -138,8 +140,4 @@ export async function waitForRunsListed(page: Page): Promise<void> {
       )
     )
     .toBe(true);
-}
-
-function encodePath(path: string): string {
-  return path.split('/').map(encodeURIComponent).join('/');
 }
