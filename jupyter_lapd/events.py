@@ -143,6 +143,16 @@ class EventHub:
         for queue in channel.subscribers:
             queue.put_nowait(None)
 
+    def discard(self, run_id: str) -> None:
+        """End a run's subscriptions without journaling what is left: for a run that
+        was never recorded, or whose journal cannot be written."""
+        channel = self._channels.pop(run_id, None)
+        if channel is None:
+            return
+        channel.drained.set()
+        for queue in channel.subscribers:
+            queue.put_nowait(None)
+
     # -- subscribing ------------------------------------------------------------------
 
     def subscribe(self, run_id: str) -> asyncio.Queue[Event | None] | None:

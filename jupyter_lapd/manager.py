@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from .models import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    StorageError,
     utcnow,
 )
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
@@ -33,6 +35,11 @@ from .store import Store
 from .writer import Route
 
 T = TypeVar("T")
+
+# Seconds between tries to record an ended run the database refused: doubling from the
+# first to the most.
+SAVE_RETRY_FIRST = 0.5
+SAVE_RETRY_MAX = 30.0
 
 
 class RunManager:
@@ -75,6 +82,9 @@ class RunManager:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self.hub = EventHub(store, self.db_call, log=self.log)
         self._active: dict[str, ActiveRun] = {}  # queued and running, by run id
+        # ended runs whose final record the database has not taken yet (see _record_end)
+        self._unsaved: dict[str, RunRecord] = {}
+        self._saving: set[asyncio.Task[Any]] = set()
         self._queue: list[ActiveRun] = []
         self._background: set[asyncio.Task[Any]] = set()
         # clear while start() settles the runs of an earlier process (nothing to wait for
@@ -149,6 +159,20 @@ class RunManager:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
         await self.hub.stop()
+        for task in list(self._saving):
+            task.cancel()
+        for record in list(self._unsaved.values()):  # a last try
+            try:
+                await self._persist(record)
+            except Exception as e:
+                self.log.error(
+                    "jupyter_lapd: run %s of %s ended %s, but the runs database could not"
+                    " record it (%s): the next start will mark it interrupted",
+                    record.id,
+                    record.path,
+                    record.status.value,
+                    e,
+                )
         self._db.shutdown(wait=True)
 
     async def _rerun(self, record: RunRecord) -> None:
@@ -235,7 +259,23 @@ class RunManager:
         )
         self._active[record.id] = run
         self.hub.open(record.id)
-        await self._persist(record)
+        try:
+            await self._persist(record)
+        except Exception as e:
+            # a run nothing recorded could not be recovered after a crash: refuse it, and
+            # leave nothing behind (the notebook would stay busy until a restart)
+            self._active.pop(record.id, None)
+            self.hub.discard(record.id)
+            self.log.error(
+                "jupyter_lapd: refused a run of %s: the runs database %s cannot record it: %s",
+                api_path,
+                self.store.db_path,
+                e,
+            )
+            raise StorageError(
+                f"The run was not started: the runs database ({self.store.db_path})"
+                f" cannot record it: {e}"
+            ) from e
         self._queue.append(run)
         self.hub.start()  # idempotent: journaling must run even if start() was skipped
         self._pump()
@@ -245,6 +285,8 @@ class RunManager:
         active = self._active.get(run_id)
         if active is not None:
             return active.record
+        if run_id in self._unsaved:
+            return self._unsaved[run_id]
         # another server's run (same database, other root) is as unknown as a made-up id
         record: RunRecord | None = await self.db_call(self.store.get_run, run_id, self.root_dir)
         if record is None:
@@ -267,10 +309,15 @@ class RunManager:
             path = path.strip("/")
         rows = await self.db_call(self.store.list_summaries, path, statuses, self.root_dir, limit)
         # live records are fresher than their last save
-        return [
-            self._active[s["id"]].record.to_dict(with_cells=False) if s["id"] in self._active else s
-            for _, s in rows
-        ]
+        return [self._fresh(s) for _, s in rows]
+
+    def _fresh(self, summary: dict[str, Any]) -> dict[str, Any]:
+        run_id = summary["id"]
+        if run_id in self._active:
+            return self._active[run_id].record.to_dict(with_cells=False)
+        if run_id in self._unsaved:
+            return self._unsaved[run_id].to_dict(with_cells=False)
+        return summary
 
     async def cancel_run(
         self, run_id: str, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
@@ -286,9 +333,13 @@ class RunManager:
             for cell in record.cells:
                 cell.status = CellStatus.SKIPPED
             run._emit_run()
-            await self._persist(record)
-            await self.hub.close(run_id)
             self._active.pop(run_id, None)
+            try:
+                await self.hub.close(run_id)
+            except Exception:
+                self.log.exception("jupyter_lapd: closing the events of run %s", run_id)
+                self.hub.discard(run_id)
+            await self._record_end(record)
             return record
         self._track(run.cancel(status, reason))
         return record
@@ -351,11 +402,48 @@ class RunManager:
     async def _execute(self, run: ActiveRun) -> None:
         try:
             await run.run()
-        except Exception:
+        except Exception as e:
             self.log.exception("jupyter_lapd: run %s crashed", run.record.id)
+            # whatever failed, the run ends, and says so: a run left `running` would
+            # keep its followers (the page, `jupyter lapd wait`) waiting for ever
+            await run.end_abruptly(f"the run could not end cleanly: {type(e).__name__}: {e}")
         finally:
             self._active.pop(run.record.id, None)
             self._pump()
+        if not run.final_saved:
+            await self._record_end(run.record)
+
+    async def _record_end(self, record: RunRecord) -> None:
+        """Save an ended run's record; if the database cannot take it (locked, its disk
+        full), keep it in memory, where this server's answers read it, and try again in
+        the background until it can."""
+        try:
+            await self._persist(record)
+            return
+        except Exception as e:
+            self.log.error(
+                "jupyter_lapd: run %s of %s ended %s, but the runs database cannot record"
+                " it yet (%s); trying again",
+                record.id,
+                record.path,
+                record.status.value,
+                e,
+            )
+        self._unsaved[record.id] = record
+        task = asyncio.ensure_future(self._save_later(record))
+        self._saving.add(task)
+        task.add_done_callback(self._saving.discard)
+
+    async def _save_later(self, record: RunRecord) -> None:
+        delay = SAVE_RETRY_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SAVE_RETRY_MAX)
+            with contextlib.suppress(Exception):
+                await self._persist(record)
+                break
+        self._unsaved.pop(record.id, None)
+        self.log.info("jupyter_lapd: run %s recorded %s at last", record.id, record.status.value)
 
 
 __all__ = ["RunManager"]

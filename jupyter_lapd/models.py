@@ -227,3 +227,10 @@ class RunConflict(LapdError):
     """A run is already active on the notebook."""
 
     status = 409
+
+
+class StorageError(LapdError):
+    """The runs database cannot take a write (locked, damaged, its disk full): a run it
+    cannot record is not started, since nothing could recover it after a crash."""
+
+    status = 503

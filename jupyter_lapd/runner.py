@@ -97,6 +97,7 @@ class ActiveRun(CellLoop):
         self._saver: asyncio.Task[None] | None = None
         self._ending: asyncio.Future[None] | None = None  # a cancel the run gave itself
         self.cells_lost: str | None = None  # why the file holds none of the run's cells
+        self.final_saved = False  # the database took the ended run's record
 
     # -- events -----------------------------------------------------------------------
 
@@ -192,10 +193,10 @@ class ActiveRun(CellLoop):
         rec = self.record
         rec.status, rec.started = RunStatus.RUNNING, utcnow()
         self._emit_run()
-        await self._persist(rec)
         executor: Executor | None = None
         self.writer.start()
         try:
+            await self._persist(rec)
             self._lease = await self._kernels.acquire(rec.kernel_mode, rec.path, rec.kernel_name)
             rec.kernel_id, rec.kernel_name = self._lease.kernel_id, self._lease.kernel_name
             self._emit_run()
@@ -269,8 +270,12 @@ class ActiveRun(CellLoop):
             self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
         if self._abort_note is not None:
             self._note(*self._abort_note)
-        await self.writer.close()
         status, error = self._outcome
+        try:
+            await self.writer.close()
+        except Exception as e:
+            self._log.exception("jupyter_lapd: the last write of run %s failed", rec.id)
+            status, error = RunStatus.FAILED, error or f"could not write {rec.path}: {e}"
         if self.writer.error is not None:
             # the outputs are safe in the journal, but the notebook does not hold them
             error = error or f"could not write {rec.path}: {self.writer.error}"
@@ -287,9 +292,29 @@ class ActiveRun(CellLoop):
         final = rec.copy()
         final.status, final.error, final.finished = status, error, utcnow()
         self._emit({"type": ev.RUN, "run": final.to_dict(with_cells=False)})
-        await self._hub.close(rec.id)
+        await self._close_events()
         rec.status, rec.error, rec.finished = status, error, final.finished
-        await self._persist(rec)
+        await self._persist(rec)  # if it fails, the manager keeps trying (_record_end)
+        self.final_saved = True
+
+    async def _close_events(self) -> None:
+        try:
+            await self._hub.close(self.record.id)
+        except Exception:
+            self._log.exception("jupyter_lapd: closing the events of run %s", self.record.id)
+            self._hub.discard(self.record.id)  # its followers end all the same
+
+    async def end_abruptly(self, reason: str) -> None:
+        """End a run whose wind-down failed before it could record the outcome: failed,
+        with ``reason``, its followers told (the manager then records it)."""
+        rec = self.record
+        if not rec.status.active:
+            return
+        self._finish(RunStatus.FAILED, reason)
+        rec.status, rec.error, rec.finished = RunStatus.FAILED, reason, utcnow()
+        if self._hub.is_open(rec.id):
+            self._hub.publish(rec.id, {"type": ev.RUN, "run": rec.to_dict(with_cells=False)})
+            await self._close_events()
 
     def _persist_soon(self) -> None:
         """Save the record in the background, at most every ``SAVE_INTERVAL`` seconds.
@@ -308,7 +333,10 @@ class ActiveRun(CellLoop):
     async def _save_pending_record(self) -> None:
         while self._save_pending:
             self._save_pending = False
-            await self._persist(self.record)
+            try:
+                await self._persist(self.record)
+            except Exception as e:  # the final save says it (the manager retries that one)
+                self._log.warning("jupyter_lapd: could not save run %s: %s", self.record.id, e)
             await asyncio.sleep(SAVE_INTERVAL)  # changes meanwhile go in the next save
 
     def _restart_pending(self, executor: Executor) -> bool:
