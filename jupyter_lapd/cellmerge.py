@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
@@ -192,18 +191,11 @@ def serialize(nb: nbformat.NotebookNode) -> bytes:
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
-def _atomic_write(
-    os_path: str, pieces: Iterable[bytes]
-) -> tuple[tuple[int, int, int], str, int, float]:
-    """Every write of the file goes through here (tests inject disk faults at this seam)."""
-    return atomic_write(os_path, pieces)
-
-
 def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
     """Write a whole notebook: the user's own, with cell ids or parameters added before a
     run. It is not validated: a schema flaw it was read with is the user's, and is kept as
     JupyterLab keeps it (what the run adds is nbformat's own cells and ids)."""
-    _atomic_write(os_path, [serialize(nb)])
+    atomic_write(os_path, [serialize(nb)])
 
 
 def _prepare(
@@ -286,7 +278,7 @@ def write_cells(
         if file_key(os.stat(os_path)) == new.key:
             break
     pieces = file_pieces(new.frame[0], new.cells, new.frame[1])
-    key, digest, size, synced = _atomic_write(os_path, pieces)
+    key, digest, size, synced = atomic_write(os_path, pieces)
     image.path, image.key, image.nb = new.path, key, new.nb
     image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
     image.meta_version = new.meta_version

@@ -39,8 +39,12 @@ JOURNAL_BATCH_BYTES = 8 * 1024 * 1024
 # ~15 MB, all of it late in the journal.
 JOURNAL_BURST_BYTES = 1024 * 1024
 # The longest one wait for the journal lasts: a journal that cannot be written (a full
-# disk) slows the run down, it never stops it.
+# disk) slows the run down; it stops the run only after JOURNAL_FAILURE_GRACE.
 BACKLOG_WAIT = 1.0
+# Seconds a run's journal may keep failing (a full disk, a database locked by another
+# program) before the hub reports it (``on_failure``) and the run is stopped: its events
+# wait in memory meanwhile, and a crash would lose what the file does not hold yet.
+JOURNAL_FAILURE_GRACE = 5.0
 
 
 @dataclass
@@ -55,6 +59,9 @@ class _Channel:
     writing: int = 0  # output bytes in the batch being written (the head of `unjournaled`)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch at a time
+    failing_since: float | None = None  # monotonic time of the first failed write in a row
+    failure: Exception | None = None  # the last write's error, while writes fail
+    reported: bool = False  # on_failure was called
 
     @property
     def waiting(self) -> int:
@@ -78,9 +85,11 @@ class EventHub:
         db_call: DbCall,
         journal_interval: float = 0.1,
         log: logging.Logger | None = None,
+        on_failure: Callable[[str, Exception], None] | None = None,
     ) -> None:
         self._store = store
         self._db_call = db_call
+        self._on_failure = on_failure  # called once per run whose journal keeps failing
         self._interval = journal_interval
         self._log = log or logging.getLogger(__name__)
         self._channels: dict[str, _Channel] = {}
@@ -140,8 +149,22 @@ class EventHub:
         channel.drained.set()
         if channel.unjournaled:  # a failed write: try once more before forgetting
             await self._write_all(run_id, channel)
+        if channel.unjournaled:
+            self._log.error(
+                "jupyter_lapd: %d events of run %s were never journaled: %s",
+                len(channel.unjournaled),
+                run_id,
+                channel.failure,
+            )
         for queue in channel.subscribers:
             queue.put_nowait(None)
+
+    def journal_failure(self, run_id: str) -> Exception | None:
+        """Why some of the run's events are not in the journal yet, if a write failed."""
+        channel = self._channels.get(run_id)
+        if channel is None or not channel.unjournaled:
+            return None
+        return channel.failure
 
     def discard(self, run_id: str) -> None:
         """End a run's subscriptions without journaling what is left: for a run that
@@ -222,17 +245,34 @@ class EventHub:
                 channel.drained.set()  # taken: the run may read on while it is written
             try:
                 await self._db_call(self._store.append_events, run_id, batch)
-            except Exception:
-                self._log.exception("jupyter_lapd: could not journal events of run %s", run_id)
+            except Exception as e:
+                self._journal_failed(run_id, channel, e)
                 return False
             finally:
                 channel.writing = 0
+            channel.failing_since = channel.failure = None
             # only the batch's own events: more may have been published meanwhile
             del channel.unjournaled[: len(batch)]
             channel.backlog -= size
             if channel.waiting <= JOURNAL_BACKLOG_BYTES:
                 channel.drained.set()
             return True
+
+    def _journal_failed(self, run_id: str, channel: _Channel, error: Exception) -> None:
+        now = time.monotonic()
+        if channel.failing_since is None:  # once per spell: writes are retried 10 times a second
+            channel.failing_since = now
+            self._log.error(
+                "jupyter_lapd: could not journal events of run %s", run_id, exc_info=error
+            )
+        channel.failure = error
+        if (
+            not channel.reported
+            and self._on_failure is not None
+            and now - channel.failing_since >= JOURNAL_FAILURE_GRACE
+        ):
+            channel.reported = True
+            self._on_failure(run_id, error)
 
     async def _journal_loop(self) -> None:
         while not self._stopping:

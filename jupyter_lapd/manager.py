@@ -80,7 +80,7 @@ class RunManager:
         self.on_server_restart = on_server_restart
         self.log = log or logging.getLogger(__name__)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
-        self.hub = EventHub(store, self.db_call, log=self.log)
+        self.hub = EventHub(store, self.db_call, log=self.log, on_failure=self._journal_failed)
         self._active: dict[str, ActiveRun] = {}  # queued and running, by run id
         # ended runs whose final record the database has not taken yet (see _record_end)
         self._unsaved: dict[str, RunRecord] = {}
@@ -381,6 +381,13 @@ class RunManager:
         return snap
 
     # -- internals --------------------------------------------------------------------
+
+    def _journal_failed(self, run_id: str, error: Exception) -> None:
+        """The run's journal has failed for a while (a full disk): stop the run, which
+        says so, rather than go on holding outputs that a crash would lose."""
+        self.log.error("jupyter_lapd: stopping run %s: its journal fails: %s", run_id, error)
+        reason = f"the runs database cannot journal the run's events ({error}): the run was stopped"
+        self._track(self.cancel_run(run_id, RunStatus.FAILED, reason))
 
     def _active_on(self, path: str) -> ActiveRun | None:
         for run in self._active.values():

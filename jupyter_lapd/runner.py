@@ -283,6 +283,7 @@ class ActiveRun(CellLoop):
                 status = RunStatus.FAILED
         if self.cells_lost is not None and status == RunStatus.COMPLETED:
             status, error = RunStatus.FAILED, self.cells_lost
+        status, error = await self._check_journal(status, error)
         if self._saver is not None:  # no per-cell save may land after the final one
             self._saver.cancel()  # a save already handed to the database thread still runs
             with contextlib.suppress(asyncio.CancelledError):
@@ -296,6 +297,28 @@ class ActiveRun(CellLoop):
         rec.status, rec.error, rec.finished = status, error, final.finished
         await self._persist(rec)  # if it fails, the manager keeps trying (_record_end)
         self.final_saved = True
+
+    async def _check_journal(
+        self, status: RunStatus, error: str | None
+    ) -> tuple[RunStatus, str | None]:
+        """The outcome, told whether the journal holds every event, and if not whether
+        the notebook does: outputs are lost only when neither could be written."""
+        with contextlib.suppress(Exception):
+            await self._hub.flush_journal()
+        failure = self._hub.journal_failure(self.record.id)
+        if failure is None:
+            return status, error
+        if error is None or "journal" not in error:
+            journal = f"the runs database cannot journal the run's events ({failure})"
+            error = f"{error}; {journal}" if error else journal
+        if self.writer.error is not None:
+            error += (
+                f"; nor could the notebook be written ({self.writer.error}):"
+                " outputs since its last write are lost"
+            )
+        else:
+            error += f"; {self.record.path} holds every output"
+        return RunStatus.FAILED, error
 
     async def _close_events(self) -> None:
         try:

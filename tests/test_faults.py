@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
-
 from conftest import read_nb, wait_until
+from tornado.httpclient import HTTPClientError
 
 
 @contextmanager
@@ -53,11 +52,8 @@ async def test_a_run_the_database_cannot_record_is_refused_and_leaves_nothing_bu
     path = lapd_notebook(["print('ran')"])
     before = path.read_bytes()
     db_path = lapd_app.manager.store.db_path
-    with failing_writes(db_path, "1"):
-        with pytest.raises(HTTPClientError) as refused:
-            await jp_fetch(
-                "lapd", "api", "runs", method="POST", body=json.dumps({"path": "nb.ipynb"})
-            )
+    with failing_writes(db_path, "1"), pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("lapd", "api", "runs", method="POST", body=json.dumps({"path": "nb.ipynb"}))
     assert refused.value.code == 503
     body = json.loads(refused.value.response.body)
     assert "runs database" in body["message"]
