@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -227,6 +228,12 @@ class RunManager:
             busy = self._active_on(same)
             if busy is not None:
                 raise RunConflict(f"Run {busy.record.id} is already active on {same}")
+        for run in self._active.values():  # the same file through a symbolic link
+            if os.path.realpath(run.os_path) == os_path:
+                raise RunConflict(
+                    f"Run {run.record.id} is already active on {run.record.path},"
+                    f" the same file as {api_path}"
+                )
         needs_ids = notebooks.ensure_cell_ids(nb) or loaded.unsaved_ids
         cell_ids = notebooks.select_cells(nb, cells)
         name = kernel_name or notebooks.kernel_name_of(nb)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import posixpath
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +20,15 @@ def resolve_path(root_dir: str, path: str) -> tuple[str, str]:
     """Map an API path to ``(api_path, os_path)``, refusing anything outside ``root_dir``.
 
     Symlinks are resolved before the check, as a user could otherwise reach any file on
-    the machine through a link planted inside the root.
+    the machine through a link planted inside the root. The API path is normalised
+    (``./nb.ipynb`` and ``a/../nb.ipynb`` are ``nb.ipynb``), as the contents manager
+    names the file: a notebook has one name in every record, busy check and event.
     """
     if not isinstance(path, str) or not path.strip():  # type: ignore[redundant-expr]
         raise InvalidRunRequest("'path' must be a non-empty string")
-    api_path = path.strip().replace("\\", "/").strip("/")
+    api_path = posixpath.normpath(path.strip().replace("\\", "/")).strip("/")
+    if api_path.split("/")[0] == "..":
+        raise PathForbidden(f"{path!r} is outside the server's root directory")
     root = os.path.realpath(root_dir)
     os_path = os.path.realpath(os.path.join(root, *api_path.split("/")))
     if os.path.commonpath([root, os_path]) != root:

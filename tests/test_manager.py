@@ -196,6 +196,28 @@ async def test_second_run_on_busy_notebook_is_409(lapd_notebook, lapd_start, lap
     assert (await lapd_wait(run["id"]))["status"] == "cancelled"
 
 
+async def test_a_notebook_named_another_way_is_the_same_busy_notebook(
+    lapd_notebook, lapd_start, lapd_wait, jp_fetch, jp_root_dir
+):
+    lapd_notebook(["import time; time.sleep(30)"])
+    (jp_root_dir / "a").mkdir()
+    (jp_root_dir / "link.ipynb").symlink_to(jp_root_dir / "nb.ipynb")
+    run = await lapd_start("./nb.ipynb")
+    assert run["path"] == "nb.ipynb"  # as the contents manager names it
+    for other in ("nb.ipynb", "a/../nb.ipynb", "/a//..//nb.ipynb", "link.ipynb"):
+        with pytest.raises(HTTPClientError) as e:
+            await lapd_start(other)
+        assert e.value.code == 409, other
+        assert run["id"] in json.loads(e.value.response.body)["message"]
+    with pytest.raises(HTTPClientError) as e:
+        await lapd_start("a/../../nb.ipynb")
+    assert e.value.code == 403
+    await jp_fetch("lapd", "api", "runs", run["id"], "cancel", method="POST", body="")
+    assert (await lapd_wait(run["id"]))["status"] == "cancelled"
+    listed = json.loads((await jp_fetch("lapd", "api", "runs")).body)["runs"]
+    assert [r["path"] for r in listed] == ["nb.ipynb"]
+
+
 @pytest.fixture
 def jp_server_config(jp_server_config):
     # one run at a time, so that a second run is queued (applies to this module)
