@@ -50,6 +50,7 @@ from .command import (
 )
 from .headless_command import HEADLESS_HELP, HEADLESS_USAGE, HeadlessCommand
 from .list_command import ListCommand
+from .privatefiles import UntrustedFile
 
 
 class ShowCommand(LapdCommand):
@@ -320,6 +321,9 @@ def run_cli(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `jupyter lapd list --help | head`: main() handles it
         raise
+    except UntrustedFile as e:  # a planted file beside a notebook: refused, nothing run
+        print_error(str(e))
+        return 1
     except Exception as e:  # a bug: one line, the traceback with --debug
         (app.subapp or app).log.debug("jupyter lapd failed", exc_info=True)
         print_error(f"unexpected error: {type(e).__name__}: {e} (--debug shows the traceback)")

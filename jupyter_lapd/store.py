@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import RunRecord, isoformat
+from .privatefiles import private_file, private_folder
 from .streamfiles import FILE_TEXT_CHARS, Span, StreamFiles, folder_for
 
 SCHEMA_VERSION = 5
@@ -86,7 +87,9 @@ class Store:
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
         folder = os.path.dirname(os.path.abspath(db_path))
-        os.makedirs(folder, exist_ok=True)
+        private_folder(folder)
+        # created 0600 before SQLite opens it: its -wal and -shm files take its mode
+        private_file(db_path)
         self._lock = threading.Lock()
         self._streams = StreamFiles(folder_for(db_path))
         self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=30)

@@ -13,6 +13,8 @@ import contextlib
 import os
 from collections.abc import Sequence
 
+from .privatefiles import open_private, private_folder_of_own
+
 # Stream texts at least this long (in characters) go to the run's file; shorter ones stay
 # in the journal's row, where a run printing a line at a time creates no file at all.
 FILE_TEXT_CHARS = 16 * 1024
@@ -40,6 +42,8 @@ class StreamFiles:
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
+        if os.path.lexists(folder):  # one of an earlier version may be open to others
+            private_folder_of_own(folder)
 
     def path(self, run_id: str) -> str:
         if not run_id or os.sep in run_id or run_id.startswith("."):
@@ -56,9 +60,10 @@ class StreamFiles:
         """
         if not texts:
             return []
-        os.makedirs(self.folder, exist_ok=True)
+        private_folder_of_own(self.folder)
         spans: list[Span] = []
-        with open(self.path(run_id), "ab") as f:
+        fd = open_private(self.path(run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        with os.fdopen(fd, "ab") as f:
             start = at = f.tell()
             for text in texts:
                 data = text.encode("utf-8", "surrogatepass")
@@ -76,10 +81,10 @@ class StreamFiles:
             return []
         texts: list[str] = []
         try:
-            f = open(self.path(run_id), "rb")  # noqa: SIM115 (closed below)
+            fd = open_private(self.path(run_id), os.O_RDONLY)
         except FileNotFoundError:
             return ["" for _ in spans]
-        with f:
+        with os.fdopen(fd, "rb") as f:
             for at, length in spans:
                 f.seek(at)
                 data = f.read(length)

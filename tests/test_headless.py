@@ -433,3 +433,19 @@ def test_the_kernel_speaks_over_private_unix_sockets_not_tcp(lapd_headless):
     assert "without encryption" not in done.stderr  # the kernel's warning for TCP
     # nothing of the kernel's connection is left in the notebook's folder
     assert sorted(p.name for p in lapd_headless.folder.iterdir()) == [DB, "nb.ipynb"]
+
+
+def test_a_planted_journal_beside_the_notebook_is_refused_and_nothing_runs(lapd_headless):
+    path = lapd_headless.notebook(["print(1)"])
+    before = path.read_bytes()
+    secret = lapd_headless.folder.parent / "secret"
+    secret.write_text("not yours")
+    (lapd_headless.folder / ".nb.ipynb.lapd.db").symlink_to(secret)
+    result = lapd_headless("nb.ipynb", "--headless")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"jupyter lapd: {lapd_headless.folder / '.nb.ipynb.lapd.db'} is a symbolic link:"
+        " not opened"
+    )
+    assert path.read_bytes() == before
+    assert secret.read_text() == "not yours"
