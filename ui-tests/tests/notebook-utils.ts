@@ -350,5 +350,7 @@ export async function typeAtEnd(
 ): Promise<void> {
   await cellAt(page, index).locator('.cm-content').click();
   await page.keyboard.press('End');
-  await page.keyboard.type(text);
+  // One edit, as a paste: JupyterLab marks the document clean when a save ends, so
+  // keys typed while an autosave was under way would stay unsaved until the next edit.
+  await page.keyboard.insertText(text);
 }
