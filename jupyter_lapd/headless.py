@@ -36,10 +36,12 @@ from .models import (
     RunRecord,
     RunStatus,
 )
+from .notebooklock import NotebookLock
 from .recovery import interrupt_stale_run
 from .resume import FROM_FAILED
 from .runner import ActiveRun
 from .store import Store
+from .streamfiles import folder_for
 
 # Exit codes of `jupyter lapd run --headless` (2, usage, is the CLI's own).
 EXIT_OK, EXIT_FAILED, EXIT_KERNEL_DIED = 0, 1, 138  # 138: papermill's code for a dead kernel
@@ -104,6 +106,7 @@ class HeadlessRun:
         self.kernels = LocalKernelProvider(self.folder, options.ipython_hist_file)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self._store: Store | None = None
+        self._lock: NotebookLock | None = None
         self._current: ActiveRun | None = None
         self._signal: signal.Signals | None = None
         self._main: asyncio.Task[int] | None = None
@@ -127,6 +130,8 @@ class HeadlessRun:
             for signum in EXIT_SIGNAL:
                 loop.remove_signal_handler(signum)
             await self.kernels.shutdown_all()
+            if self._lock is not None:
+                self._lock.release()
             if self._store is not None:
                 self._store.close()
             self._db.shutdown(wait=True)
@@ -147,6 +152,10 @@ class HeadlessRun:
 
     async def _execute(self, source_nb: NotebookNode) -> int:
         self._store = await self._call(Store, self.db_path)
+        # before the journal is asked: two processes started together both found no
+        # live run there, and both ran the notebook
+        self._lock = NotebookLock(folder_for(self.db_path), self.target, self.name)
+        self._lock.acquire()
         opts = self.options
         previous = await self._settle_previous()
         if opts.resume and (previous is None or previous.status == RunStatus.COMPLETED):

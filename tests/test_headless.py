@@ -18,6 +18,9 @@ import nbformat
 import pytest
 from conftest import DB, Headless, make_notebook, read_nb
 
+from jupyter_lapd.notebooklock import NotebookLock
+from jupyter_lapd.streamfiles import folder_for
+
 
 def texts(nb: Any) -> list[str]:
     """Each cell's stream text (code cells), joined."""
@@ -255,6 +258,24 @@ def test_a_live_run_is_not_run_twice(lapd_headless):
         assert first.wait(timeout=60) == 143
 
 
+def test_a_notebook_another_process_holds_is_not_run_even_before_its_run_is_journaled(
+    lapd_headless,
+):
+    # the moment two processes started together race for: the other holds the notebook
+    # and has not recorded its run yet
+    path = lapd_headless.notebook(["print('ran')"])
+    before = path.read_bytes()
+    lock = NotebookLock(folder_for(str(lapd_headless.folder / DB)), str(path), "nb.ipynb")
+    lock.acquire()
+    try:
+        result = lapd_headless("nb.ipynb", "--headless")
+    finally:
+        lock.release()
+    assert result.returncode == 2, result
+    assert f"nb.ipynb is being run by process {os.getpid()} on " in result.stderr
+    assert path.read_bytes() == before
+
+
 # -- signals, kills, resume -------------------------------------------------------------
 
 GATED = (
@@ -444,8 +465,7 @@ def test_a_planted_journal_beside_the_notebook_is_refused_and_nothing_runs(lapd_
     result = lapd_headless("nb.ipynb", "--headless")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"jupyter lapd: {lapd_headless.folder / '.nb.ipynb.lapd.db'} is a symbolic link:"
-        " not opened"
+        f"jupyter lapd: {lapd_headless.folder / '.nb.ipynb.lapd.db'} is a symbolic link: not opened"
     )
     assert path.read_bytes() == before
     assert secret.read_text() == "not yours"
