@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -10,14 +11,16 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, vali
 
 from .destinations import Destinations
 from .follow import ServerEventFollower
-from .handlers import route_table
+from .handlers import Service, route_table
 from .heap import freeze_startup_objects
 from .kernels import MEMORY, KernelProvider
+from .locks import server_lock
 from .manager import RunManager
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .paired import paired_paths_of
 from .settings import checked_db_path, default_db_path
-from .store import Store
+from .store import Store, damaged, keep_aside
+from .streamfiles import folder_for
 
 __all__ = ["Lapd", "default_db_path"]
 
@@ -158,7 +161,24 @@ class Lapd(ExtensionApp):
     def initialize_settings(self) -> None:
         serverapp = self.serverapp
         assert serverapp is not None
-        self.store = Store(self.db_path)
+        self.service = Service()
+        self.manager: RunManager | None = None
+        self._hooked: list[Any] = []  # contents managers (by identity: not all hash)
+        root = os.path.abspath(serverapp.root_dir)
+        store = self._open_store()
+        if store is None:
+            return
+        self._lock = server_lock(folder_for(self.db_path), root)
+        holder = self._lock.acquire()
+        if holder is not None:
+            store.close()
+            self._refuse(
+                f"another Jupyter server ({holder}) manages the runs of {root} in the runs"
+                f" database {self.db_path}: stop it, or give this server a database of its"
+                " own (c.Lapd.db_path)"
+            )
+            return
+        self.store = store
         kernels = KernelProvider(
             serverapp.kernel_manager,
             serverapp.session_manager,
@@ -169,7 +189,7 @@ class Lapd(ExtensionApp):
         self.manager = RunManager(
             self.store,
             kernels,
-            root_dir=os.path.abspath(serverapp.root_dir),
+            root_dir=root,
             flush_interval=self.flush_interval,
             max_concurrent_runs=self.max_concurrent_runs,
             history_days=self.history_days,
@@ -180,13 +200,44 @@ class Lapd(ExtensionApp):
             route=destinations,
             reader=destinations,
         )
+        self.service = Service(self.manager)
         self.settings["lapd_manager"] = self.manager
-        self._hooked: list[Any] = []  # contents managers (by identity: not all hash)
         self._keep_outputs_on_save(serverapp.contents_manager)
         ServerEventFollower(self.manager, self.log).listen(serverapp.event_logger)
 
+    def _open_store(self) -> Store | None:
+        """The runs database, or None (with every endpoint answering why): a damaged
+        file is kept aside under a new name, never deleted, and a fresh one started."""
+        try:
+            return Store(self.db_path)
+        except sqlite3.DatabaseError as e:
+            if not damaged(e):
+                self._refuse(f"the runs database {self.db_path} cannot be opened: {e}")
+                return None
+            kept = keep_aside(self.db_path)
+            self.log.error(
+                "jupyter_lapd: the runs database %s is damaged (%s): kept as %s, and a new"
+                " one started (the runs recorded there are not listed)",
+                self.db_path,
+                e,
+                kept,
+            )
+        except OSError as e:
+            self._refuse(f"the runs database {self.db_path} cannot be opened: {e}")
+            return None
+        try:
+            return Store(self.db_path)
+        except (sqlite3.DatabaseError, OSError) as e:
+            self._refuse(f"the runs database {self.db_path} cannot be opened: {e}")
+            return None
+
+    def _refuse(self, reason: str) -> None:
+        """Serve no run, and say why: in the log now, and in every endpoint's answer."""
+        self.service.unavailable = f"jupyter_lapd cannot serve runs: {reason}"
+        self.log.error("%s", self.service.unavailable)
+
     def initialize_handlers(self) -> None:
-        self.handlers.extend(route_table(self.manager))
+        self.handlers.extend(route_table(self.service))
 
     def _keep_outputs_on_save(self, contents_manager: Any) -> None:
         """Saves from any client (a browser tab with stale outputs included) keep the
@@ -203,19 +254,30 @@ class Lapd(ExtensionApp):
         self._hooked.append(contents_manager)
 
     def _merge_save(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        if self.manager is None:
+            return
         self.manager.merge_save(model, path, **kwargs)
         for other in paired_paths_of(kwargs.get("contents_manager"), path):
             self.manager.merge_save(model, other, **kwargs)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.manager is None:
+            return
         # every extension has loaded by now: this is the contents manager that saves
         self._keep_outputs_on_save(serverapp.contents_manager)
         if self.freeze_startup_objects:  # before any run: a run's objects are collectable
             frozen = freeze_startup_objects()
             self.log.debug("jupyter_lapd: %d objects left out of garbage collections", frozen)
-        await self.manager.start()
+        try:
+            await self.manager.start()
+        except sqlite3.Error as e:  # locked by another program all along, say
+            self._refuse(f"the runs database {self.db_path} cannot be read: {e}")
+            return
         self.log.info("jupyter_lapd: runs database at %s", self.db_path)
 
     async def stop_extension(self) -> None:
+        if self.manager is None:
+            return
         await self.manager.stop(timeout=10)
         self.store.close()
+        self._lock.release()

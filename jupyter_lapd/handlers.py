@@ -26,22 +26,37 @@ AUTH_RESOURCE = "jupyter_lapd:runs"
 T = TypeVar("T")
 
 
+class Service:
+    """What the handlers serve: the RunManager, or why there is none (the runs database
+    cannot be opened, another server manages this folder's runs): every endpoint then
+    answers ``503`` with that reason, rather than as if nothing had ever run."""
+
+    def __init__(self, manager: RunManager | None = None, unavailable: str | None = None):
+        self._manager = manager
+        self.unavailable = unavailable
+
+    def manager(self) -> RunManager:
+        if self._manager is None or self.unavailable is not None:
+            raise web.HTTPError(503, self.unavailable or "jupyter_lapd has not started")
+        return self._manager
+
+
 class LapdHandler(APIHandler):
     """Base of the REST handlers: the resource name, the manager, and error mapping."""
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, manager: RunManager) -> None:
-        self._manager = manager
+    def initialize(self, service: Service) -> None:
+        self._service = service
 
     @property
     def manager(self) -> RunManager:
-        return self._manager
+        return self._service.manager()
 
     async def prepare(self) -> None:  # type: ignore[override]
         """After the server's checks, wait (once, after a restart) for recovery."""
         await super().prepare()
-        await self._manager.recovered()
+        await self.manager.recovered()
 
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         """Run a manager call, turning domain errors into their HTTP status."""
@@ -132,8 +147,8 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, manager: RunManager) -> None:
-        self._manager = manager
+    def initialize(self, service: Service) -> None:
+        self._service = service
         self._sender: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[dict[str, Any] | None] | None = None
         self._since: int | None = None
@@ -165,6 +180,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 raise web.HTTPError(400, "'since' must be an integer") from None
             if self._since < 0:
                 raise web.HTTPError(400, "'since' must not be negative")
+        self._manager = self._service.manager()
         await self._manager.recovered()
         try:
             await self._manager.get_run(run_id)
@@ -227,10 +243,10 @@ def _now() -> str:
     return isoformat(utcnow()) or ""
 
 
-def route_table(manager: RunManager) -> list[tuple[str, Any, dict[str, Any]]]:
+def route_table(service: Service) -> list[tuple[str, Any, dict[str, Any]]]:
     """Patterns relative to the server's base URL (the extension app prefixes it)."""
     run_id = r"(?P<run_id>[^/]+)"
-    kwargs = {"manager": manager}
+    kwargs = {"service": service}
     return [
         (r"/lapd/api/runs", RunsHandler, kwargs),
         (rf"/lapd/api/runs/{run_id}", RunHandler, kwargs),

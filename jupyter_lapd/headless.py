@@ -27,6 +27,7 @@ from .cellmerge import write_notebook
 from .events import EventHub
 from .heap import freeze_startup_objects
 from .kernels import MEMORY, LocalKernelProvider
+from .locks import ProcessLock, notebook_lock
 from .models import (
     CellRecord,
     CellStatus,
@@ -36,7 +37,6 @@ from .models import (
     RunRecord,
     RunStatus,
 )
-from .notebooklock import NotebookLock
 from .recovery import interrupt_stale_run
 from .resume import FROM_FAILED
 from .runner import ActiveRun
@@ -106,7 +106,7 @@ class HeadlessRun:
         self.kernels = LocalKernelProvider(self.folder, options.ipython_hist_file)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self._store: Store | None = None
-        self._lock: NotebookLock | None = None
+        self._lock: ProcessLock | None = None
         self._current: ActiveRun | None = None
         self._signal: signal.Signals | None = None
         self._main: asyncio.Task[int] | None = None
@@ -154,8 +154,11 @@ class HeadlessRun:
         self._store = await self._call(Store, self.db_path)
         # before the journal is asked: two processes started together both found no
         # live run there, and both ran the notebook
-        self._lock = NotebookLock(folder_for(self.db_path), self.target, self.name)
-        self._lock.acquire()
+        self._lock = notebook_lock(folder_for(self.db_path), self.target)
+        holder = self._lock.acquire()
+        if holder is not None:
+            self._lock = None
+            raise RunConflict(f"{self.name} is being run by {holder}")
         opts = self.options
         previous = await self._settle_previous()
         if opts.resume and (previous is None or previous.status == RunStatus.COMPLETED):

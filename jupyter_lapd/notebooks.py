@@ -26,7 +26,8 @@ def resolve_path(root_dir: str, path: str) -> tuple[str, str]:
     """
     if not isinstance(path, str) or not path.strip():  # type: ignore[redundant-expr]
         raise InvalidRunRequest("'path' must be a non-empty string")
-    api_path = posixpath.normpath(path.strip().replace("\\", "/")).strip("/")
+    # relative to the root, so that a leading `/..` stays outside it
+    api_path = posixpath.normpath(path.strip().replace("\\", "/").strip("/"))
     if api_path.split("/")[0] == "..":
         raise PathForbidden(f"{path!r} is outside the server's root directory")
     root = os.path.realpath(root_dir)

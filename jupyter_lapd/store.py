@@ -17,6 +17,10 @@ from .streamfiles import FILE_TEXT_CHARS, Span, StreamFiles, folder_for
 
 SCHEMA_VERSION = 5
 
+# Seconds opening the database waits for a lock another program holds: a server starting
+# over a database kept locked says so in seconds rather than hanging its start.
+OPEN_WAIT = 5.0
+
 # The journal's rows held up to a megabyte of printed text each (up to 16 K characters
 # since version 5, longer texts going to the run's stream file): a table with a rowid
 # stores them ~1.5x faster, with half the CPU, than a WITHOUT ROWID one (which keeps
@@ -60,6 +64,36 @@ CREATE TABLE IF NOT EXISTS run_owners (
 """
 
 
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
+
+
+def damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite found the file damaged (or not a database at all), rather than
+    busy or out of reach."""
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def keep_aside(db_path: str) -> str:
+    """Move a damaged database (its -wal, -shm and stream files with it) to a new name
+    beside it, never deleting anything; the new name."""
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    kept = f"{db_path}.damaged-{stamp}"
+    n = 1
+    while os.path.lexists(kept):
+        n += 1
+        kept = f"{db_path}.damaged-{stamp}-{n}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.lexists(db_path + suffix):
+            os.rename(db_path + suffix, kept + suffix)
+    if os.path.lexists(folder_for(db_path)):
+        os.rename(folder_for(db_path), folder_for(kept))
+    return kept
+
+
 @dataclass
 class RunOwner:
     """The process driving a headless run, so a later process can tell whether it is gone.
@@ -92,7 +126,16 @@ class Store:
         private_file(db_path)
         self._lock = threading.Lock()
         self._streams = StreamFiles(folder_for(db_path))
-        self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=30)
+        # opening waits OPEN_WAIT for a lock another program holds, later writes 30 s
+        self._conn = sqlite3.connect(db_path, check_same_thread=False, timeout=OPEN_WAIT)
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+        self._conn.execute("PRAGMA busy_timeout=30000")
+
+    def _open(self) -> None:
         # Before the first table (it has no effect on an existing database): the journal
         # holds rows of up to 16 K characters of printed text, which SQLite writes faster
         # in 16 KiB pages than in the default 4 KiB ones (~1.6x for 64 KiB rows: fewer

@@ -9,14 +9,19 @@ SQLite, exactly where a locked, damaged or full database fails them.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
+import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
-from conftest import read_nb, wait_until
+from conftest import held_until, make_notebook, read_nb, wait_until
+from server_process import ServerProcess
 from tornado.httpclient import HTTPClientError
 
 
@@ -98,3 +103,91 @@ async def test_a_run_whose_end_the_database_refuses_still_ends_and_is_recorded_l
     # once the database takes writes again, the ended runs are recorded
     await wait_until(lambda: stored_status(db_path, run["id"]) == "completed", timeout=60)
     await wait_until(lambda: stored_status(db_path, second["id"]) == "completed", timeout=60)
+
+
+def api_error(server: ServerProcess, path: str = "lapd/api/runs") -> tuple[int, str]:
+    """The status and message of a request the server refuses."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.request("GET", path)
+    return refused.value.code, json.loads(refused.value.read())["message"]
+
+
+async def test_a_second_server_over_the_same_folder_and_database_serves_no_run(
+    tmp_path: Path,
+    jp_root_dir: Path,
+    lapd_app: Any,
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_wait: Any,
+) -> None:
+    flag = tmp_path / "flag"
+    path = lapd_notebook([held_until(flag) + "print('first')"])
+    run = await lapd_start("nb.ipynb")
+    await lapd_wait(run["id"], cell=("c0", "running"))
+    # the same root and the same database (ServerProcess keeps it at home/runs.db)
+    db_path = lapd_app.manager.store.db_path
+    second = ServerProcess(Path(db_path).parent, jp_root_dir)
+    second.start(wait_api=False)
+    try:
+        await wait_until(lambda: api_error(second)[0] == 503, timeout=60)
+        message = api_error(second)[1]
+        assert f"another Jupyter server (process {os.getpid()} on " in message
+        assert str(jp_root_dir) in message and db_path in message
+        assert api_error(second, f"lapd/api/runs/{run['id']}")[0] == 503
+    finally:
+        second.stop()
+    assert "cannot serve runs" in second.log()
+    # the first server's run was left alone: not interrupted, its file not touched
+    flag.touch()
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+    assert stored_status(db_path, run["id"]) == "completed"
+    assert [o["text"] for o in read_nb(path).cells[0].outputs] == ["first\n"]
+
+
+def test_a_database_locked_at_start_is_said_by_every_endpoint(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "home", tmp_path / "root")
+    holder = sqlite3.connect(tmp_path / "home" / "runs.db")
+    holder.execute("CREATE TABLE other_program (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the database
+    try:
+        server.start(wait_api=False)
+        wait_for_refusal = time.monotonic() + 60
+        while True:
+            try:
+                status, message = api_error(server)
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < wait_for_refusal
+                time.sleep(0.2)
+        assert status == 503
+        assert message == (
+            "jupyter_lapd cannot serve runs: the runs database"
+            f" {tmp_path / 'home' / 'runs.db'} cannot be opened: database is locked"
+        )
+    finally:
+        server.stop()
+        holder.rollback()
+        holder.close()
+    assert message in server.log()
+
+
+def test_a_damaged_database_is_kept_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    garbage = b"not a database, " * 4096
+    (home / "runs.db").write_bytes(garbage)
+    server = ServerProcess(home, tmp_path / "root")
+    nbformat.write(make_notebook(["print('fresh')"]), server.root / "nb.ipynb")
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        deadline = time.monotonic() + 60
+        while server.request("GET", f"lapd/api/runs/{run['id']}")["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    kept = list(home.glob("runs.db.damaged-*"))
+    assert [p.read_bytes() for p in kept] == [garbage]
+    assert f"kept as {kept[0]}" in server.log()
+    assert stored_status(str(home / "runs.db"), run["id"]) == "completed"

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from conftest import DB, Headless, make_notebook, read_nb
 
-from jupyter_lapd.notebooklock import NotebookLock
+from jupyter_lapd.locks import notebook_lock
 from jupyter_lapd.streamfiles import folder_for
 
 
@@ -265,8 +265,8 @@ def test_a_notebook_another_process_holds_is_not_run_even_before_its_run_is_jour
     # and has not recorded its run yet
     path = lapd_headless.notebook(["print('ran')"])
     before = path.read_bytes()
-    lock = NotebookLock(folder_for(str(lapd_headless.folder / DB)), str(path), "nb.ipynb")
-    lock.acquire()
+    lock = notebook_lock(folder_for(str(lapd_headless.folder / DB)), str(path))
+    assert lock.acquire() is None
     try:
         result = lapd_headless("nb.ipynb", "--headless")
     finally:
@@ -453,7 +453,9 @@ def test_the_kernel_speaks_over_private_unix_sockets_not_tcp(lapd_headless):
     assert done.returncode == 0, done.stderr
     assert "without encryption" not in done.stderr  # the kernel's warning for TCP
     # nothing of the kernel's connection is left in the notebook's folder
-    assert sorted(p.name for p in lapd_headless.folder.iterdir()) == [DB, "nb.ipynb"]
+    # (the journal, its folder, which holds the notebook's lock, and the notebook)
+    names = sorted(p.name for p in lapd_headless.folder.iterdir())
+    assert names == [DB, f"{DB}-streams", "nb.ipynb"]
 
 
 def test_a_planted_journal_beside_the_notebook_is_refused_and_nothing_runs(lapd_headless):
