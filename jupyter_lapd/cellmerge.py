@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -191,6 +192,20 @@ def serialize(nb: nbformat.NotebookNode) -> bytes:
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
+# Writes of one flush that a user's save displaced, merged again each time, before the
+# last displaced save is kept beside the notebook instead (it takes saves landing within
+# milliseconds of each other, again and again).
+MERGE_ROUNDS = 4
+
+
+def _keep_save(os_path: str, displaced: str) -> str:
+    """Keep a user's save the run could not merge as a visible file beside the notebook."""
+    stem = os_path.removesuffix(".ipynb")
+    kept = f"{stem}.unmerged-{time.strftime('%Y%m%dT%H%M%S')}.ipynb"
+    os.replace(displaced, kept)
+    return kept
+
+
 def write_notebook(os_path: str, nb: nbformat.NotebookNode) -> None:
     """Write a whole notebook: the user's own, with cell ids or parameters added before a
     run. It is not validated: a schema flaw it was read with is the user's, and is kept as
@@ -277,8 +292,29 @@ def write_cells(
             read_cpu += time.thread_time() - cpu_preparing
         if file_key(os.stat(os_path)) == new.key:
             break
-    pieces = file_pieces(new.frame[0], new.cells, new.frame[1])
-    key, digest, size, synced = atomic_write(os_path, pieces)
+    expected = new.key
+    superseded: list[str] = []  # users' saves merged already: gone once a write holds them
+    for _round in range(MERGE_ROUNDS):
+        pieces = file_pieces(new.frame[0], new.cells, new.frame[1])
+        written = atomic_write(os_path, pieces, expected)
+        if written.displaced is None:
+            break
+        # A save landed between the read and the write, which displaced it: merge the
+        # run's cells into it and write again (the path holds this write meanwhile).
+        superseded.append(written.displaced)
+        new, missing, _ = _prepare(written.displaced, cells, FileImage(), meta)
+        new.path, expected = os_path, written.key
+    else:
+        kept = _keep_save(os_path, superseded.pop())
+        logging.getLogger(__name__).error(
+            "jupyter_lapd: %s was saved again and again while the run wrote it: the last"
+            " save it could not merge is kept as %s",
+            os_path,
+            kept,
+        )
+    for path in superseded:
+        os.unlink(path)
+    key, digest, size, synced = written.key, written.digest, written.size, written.synced
     image.path, image.key, image.nb = new.path, key, new.nb
     image.cells, image.frame, image.versions = new.cells, new.frame, new.versions
     image.meta_version = new.meta_version

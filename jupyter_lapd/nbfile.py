@@ -31,6 +31,8 @@ from nbformat.v4.nbjson import BytesEncoder
 from nbformat.v4.rwbase import split_lines, strip_transient
 from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
+from .exchange import exchange
+
 NBFORMAT_VERSION = 4
 log = logging.getLogger(__name__)
 # What nbformat.v4.writes_json passes to json.dumps.
@@ -266,14 +268,32 @@ def file_key(st: os.stat_result) -> _FileKey:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, int, float]:
-    """Temp file in the same folder, fsync, rename: the path always names a whole file.
+@dataclass
+class Written:
+    """What ``atomic_write`` did: the new file's key (as ``file_key``, taken from the temp
+    file before it took the path, so that a save landing right after cannot be mistaken
+    for this write), sha256, size, and seconds spent waiting for the disk (the fsyncs).
+    ``displaced``: where someone else's file now lies, if the path no longer held the file
+    ``expected`` when this one took its place."""
+
+    key: _FileKey
+    digest: str
+    size: int
+    synced: float
+    displaced: str | None = None
+
+
+def atomic_write(
+    os_path: str, pieces: Iterable[bytes], expected: _FileKey | None = None
+) -> Written:
+    """Temp file in the same folder, fsync, then into place: the path always names a
+    whole file.
 
     The pieces are written one by one (file writes and hashing let go of the GIL), never
-    joined into one big buffer. Returns the new file's key (as ``file_key``), sha256 and
-    size; the key is taken from the temp file before the rename, so that a save landing
-    right after it cannot be mistaken for this write; and the seconds spent waiting for the
-    disk (the fsyncs).
+    joined into one big buffer. With ``expected`` (the key of the file the pieces were
+    merged from), the new file is swapped in (``exchange``) rather than renamed over the
+    path: if what it displaced is not that file (a user's save landed meanwhile), that
+    file is kept at the temporary name and returned as ``displaced``, never lost.
     """
     folder = os.path.dirname(os_path) or "."
     try:
@@ -296,18 +316,26 @@ def atomic_write(os_path: str, pieces: Iterable[bytes]) -> tuple[_FileKey, str, 
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
             key = file_key(os.fstat(f.fileno()))
-        os.replace(tmp, os_path)
+        swapped = expected is not None and exchange(tmp, os_path)
+        if not swapped:
+            os.replace(tmp, os_path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    displaced = None
+    if swapped:
+        if file_key(os.stat(tmp)) == expected:
+            os.unlink(tmp)
+        else:
+            displaced = tmp
     dir_fd = os.open(folder, os.O_RDONLY)
     syncing = time.monotonic()
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return key, digest.hexdigest(), size, synced + time.monotonic() - syncing
+    return Written(key, digest.hexdigest(), size, synced + time.monotonic() - syncing, displaced)
 
 
 @dataclass

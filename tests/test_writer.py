@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -381,3 +383,72 @@ def test_a_writes_cost_leaves_out_its_waits_for_the_gil(tmp_path):
         thread.join()
     assert result.cost is not None and 0 < result.cost < result.seconds
     assert read_nb(path).cells[0].outputs[0]["text"] == "y\n" * 50
+
+
+def save_as_jupyter_server_does(path: Path, nb: nbformat.NotebookNode) -> None:
+    """A save through Jupyter Server's contents manager: its atomic_writing (a temp file
+    renamed over the notebook)."""
+    from jupyter_server.services.contents.fileio import atomic_writing
+
+    with atomic_writing(str(path), text=True, encoding="utf-8") as f:
+        nbformat.write(nb, f)
+
+
+@pytest.mark.parametrize("saves", [1, 2])
+def test_a_save_landing_while_the_run_writes_is_merged_never_overwritten(
+    tmp_path, monkeypatch, saves
+):
+    """The run read the file, and while its new file is synced to disk, before it takes
+    the path, the user saves (once, or twice in a row): each save is kept in the file."""
+    from jupyter_lapd import nbfile
+
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["print(1)", "x = 1"]), path)
+    fsync = os.fsync
+    edits = iter(range(1, saves + 1))
+
+    def user_saves_meanwhile(fd: int) -> None:
+        fsync(fd)
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".ipynb.tmp"):
+            n = next(edits, None)
+            if n is not None:  # the user's edit, with the outputs their page had
+                mine = read_nb(path)
+                mine.cells[1].source = f"x = {n + 1}"
+                save_as_jupyter_server_does(path, mine)
+
+    monkeypatch.setattr(nbfile.os, "fsync", user_saves_meanwhile)
+    result = write_cells(str(path), {"c0": _state(3)})
+    monkeypatch.undo()
+    final = read_nb(path)
+    assert final.cells[1].source == f"x = {saves + 1}"
+    assert final.cells[0].outputs[0]["text"].startswith("step 3")
+    assert result.hash == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nb.ipynb"]
+
+
+def test_a_save_the_run_cannot_merge_is_kept_beside_the_notebook(tmp_path, monkeypatch):
+    """Saves landing during each of the run's tries, again and again: the last one is kept
+    as a file of its own beside the notebook (and logged), never lost."""
+    from jupyter_lapd import cellmerge, nbfile
+
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_notebook(["print(1)", "x = 1"]), path)
+    fsync, saves = os.fsync, [0]
+
+    def user_saves_meanwhile(fd: int) -> None:
+        fsync(fd)
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".ipynb.tmp"):
+            saves[0] += 1
+            mine = read_nb(path)
+            mine.cells[1].source = f"x = {saves[0] + 1}"
+            save_as_jupyter_server_does(path, mine)
+
+    monkeypatch.setattr(nbfile.os, "fsync", user_saves_meanwhile)
+    write_cells(str(path), {"c0": _state(3)})
+    monkeypatch.undo()
+    assert saves[0] == cellmerge.MERGE_ROUNDS
+    (kept,) = tmp_path.glob("nb.unmerged-*.ipynb")
+    assert read_nb(kept).cells[1].source == f"x = {saves[0] + 1}"
+    final = read_nb(path)
+    assert final.cells[1].source == f"x = {saves[0]}"
+    assert final.cells[0].outputs[0]["text"].startswith("step 3")
