@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
-	conformance
+	conformance torture
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ pytest: install
 # a background run on a real server; the saved files must match (tests/test_conformance.py).
 conformance: install
 	$(BIN)/python -m pytest tests/test_conformance.py
+
+# The kill -9 tests at full size: the server killed at 100 random moments of its runs (a
+# third of them again during the next start's recovery; `make test` kills 10), and the
+# headless kill-and-resume tests, the slow one included.
+torture: install
+	LAPD_KILLS=100 $(BIN)/python -m pytest -m "" tests/test_recovery.py tests/test_headless.py \
+		-k "kill9_again_and_again or kill_9"
 
 jest: install
 	jlpm test
