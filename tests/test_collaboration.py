@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import read_nb, wait_until
+from conftest import held_until, read_nb, wait_until
 from jupyter_ydoc import YNotebook
 from pycrdt import Provider
 from tornado.httpclient import HTTPRequest
@@ -190,7 +190,6 @@ async def test_outputs_stream_into_the_shared_document_and_the_room_saves_them(
         # live: both collaborators see the stream grow while the cell still runs
         await wait_until(lambda: "1\n" in stream_text(cell_by_id(bob, "c0")), timeout=60)
         assert ycell(alice, "c0").get("execution_state") == "running"
-        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
         # a collaborator edits another cell during the run
         alice.set_cell(1, source="notes, edited by alice")
         done = await lapd_wait(run["id"])
@@ -286,16 +285,19 @@ async def test_with_a_page_in_the_room_the_run_never_saves_the_document_itself(
 @pytest.mark.collab_config(document_save_delay=60)
 async def test_a_page_save_during_the_run_gives_every_page_the_files_hash(
     jp_fetch: Any,
+    tmp_path: Path,
     lapd_notebook: Any,
     lapd_start: Any,
+    lapd_get: Any,
     lapd_wait: Any,
     collab_client: Any,
 ) -> None:
     """A change to the document while the room saves makes the room lose the hash it was
     about to announce (the file is written, the page never hears of it, and its next
     save asks "File Changed"): the run's changes wait for the room's save to end."""
-    many = "import time\nfor i in range(150):\n    print(i, flush=True)\n    time.sleep(0.04)"
-    path = lapd_notebook([many, "'kept'"])
+    many = "import time\nfor i in range(150):\n    print(i, flush=True)\n    time.sleep(0.04)\n"
+    flag = tmp_path / "saved"
+    path = lapd_notebook([many + held_until(flag), "'kept'"])
     # a notebook whose save takes a while: 8 MB of output kept in a cell the run leaves
     nb = read_nb(path)
     nb.cells[1].outputs = [
@@ -311,7 +313,9 @@ async def test_a_page_save_during_the_run_gives_every_page_the_files_hash(
             # every save of the room is announced to the pages: the file's hash
             await wait_until(lambda p=previous: alice.hash != p, timeout=30)
             assert alice.hash == await file_hash(jp_fetch)
-        assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+        # every save was made during the run: its cell waits for this flag
+        assert (await lapd_get(run["id"]))["status"] == "running"
+        flag.touch()
         assert (await lapd_wait(run["id"]))["status"] == "completed"
 
 
@@ -320,8 +324,10 @@ async def test_a_page_save_during_the_run_gives_every_page_the_files_hash(
 async def test_with_no_page_in_the_room_the_run_has_the_room_save_as_a_user_does(
     jp_serverapp: Any,
     jp_fetch: Any,
+    tmp_path: Path,
     lapd_notebook: Any,
     lapd_start: Any,
+    lapd_get: Any,
     lapd_wait: Any,
     collab_client: Any,
     collab_events: list[dict[str, Any]],
@@ -329,7 +335,8 @@ async def test_with_no_page_in_the_room_the_run_has_the_room_save_as_a_user_does
     """Nobody is in the room to save (the page was closed): the run has the room save the
     steadily growing document through the room's own save, which gives the document the
     file's new hash, as every page that comes back expects."""
-    path = lapd_notebook([STEADY])
+    flag = tmp_path / "followed"
+    path = lapd_notebook([STEADY + "\n" + held_until(flag)])
     async with collab_client("nb.ipynb") as alice:
         run = await lapd_start("nb.ipynb")
         await wait_until(lambda: "3\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
@@ -340,7 +347,8 @@ async def test_with_no_page_in_the_room_the_run_has_the_room_save_as_a_user_does
     assert shared is not None  # the room is still open
     # while the cell still prints, the file follows
     await wait_until(lambda: "15\n" in stream_text({"outputs": on_disk(path)}), timeout=60)
-    assert (await lapd_wait(run["id"], statuses="running"))["status"] == "running"
+    assert (await lapd_get(run["id"]))["status"] == "running"  # its cell waits for the flag
+    flag.touch()
     assert (await lapd_wait(run["id"]))["status"] == "completed"
     nb = await settled(path)
     assert stream_text({"outputs": nb.cells[0].outputs}).endswith("39\n")  # the last write
