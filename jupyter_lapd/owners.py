@@ -66,7 +66,8 @@ def is_alive(owner: RunOwner | None, now: float | None = None) -> bool:
     """Whether the process that owns a run may still be driving it.
 
     On this machine the answer is exact; for an owner elsewhere it is its heartbeat, so a
-    process killed there is taken as gone only ``STALE_AFTER`` seconds after its last beat.
+    process killed there is taken as gone only ``STALE_AFTER`` seconds after its last beat
+    (and one whose last beat is dated more than that ahead of this clock, as gone now).
     """
     if owner is None:
         return False
@@ -74,7 +75,10 @@ def is_alive(owner: RunOwner | None, now: float | None = None) -> bool:
         if not pid_exists(owner.pid):
             return False
         return not owner.process_start or process_start(owner.pid) == owner.process_start
-    return (time.time() if now is None else now) - owner.heartbeat < STALE_AFTER
+    # a heartbeat from the future (beyond clocks that disagree by up to STALE_AFTER) is
+    # no sign of life: it would keep the notebook busy for ever
+    silent = (time.time() if now is None else now) - owner.heartbeat
+    return -STALE_AFTER < silent < STALE_AFTER
 
 
 def describe(owner: RunOwner) -> str:

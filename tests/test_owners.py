@@ -31,3 +31,12 @@ def test_an_owner_on_another_machine_lives_by_its_heartbeat():
     far = dataclasses.replace(owners.this_process(), hostname="elsewhere", heartbeat=time.time())
     assert owners.is_alive(far) and not owners.same_machine(far)
     assert not owners.is_alive(far, now=far.heartbeat + owners.STALE_AFTER + 1)
+
+
+def test_a_heartbeat_from_the_future_is_no_sign_of_life():
+    # a planted (or badly clocked) owner must not keep the notebook busy for ever
+    now = time.time()
+    far = dataclasses.replace(owners.this_process(), hostname="elsewhere", heartbeat=now + 3600)
+    assert not owners.is_alive(far, now=now)
+    skewed = dataclasses.replace(far, heartbeat=now + owners.STALE_AFTER / 2)
+    assert owners.is_alive(skewed, now=now)
