@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
-	conformance torture
+	conformance torture faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ pytest: install
 # a background run on a real server; the saved files must match (tests/test_conformance.py).
 conformance: install
 	$(BIN)/python -m pytest tests/test_conformance.py
+
+# The fault suite alone (tests marked `fault`; `make pytest`, and so `make test`, runs them
+# too): a full disk under the journal and under a notebook, a database failing, locked or
+# damaged, a second server, a second headless process, planted files, kernel deaths,
+# SIGTERM, and kill -9 at random moments.
+faults: install
+	$(BIN)/python -m pytest -m fault
 
 # The kill -9 tests at full size: the server killed at 100 random moments of its runs (a
 # third of them again during the next start's recovery; `make test` kills 10), and the

@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 from conftest import held_until, read_nb, wait_until
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root")
+pytestmark = [
+    pytest.mark.fault,
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root"),
+]
 
 DISK_BYTES = 2 * 1024 * 1024
 

@@ -24,6 +24,8 @@ from conftest import held_until, make_notebook, read_nb, wait_until
 from server_process import ServerProcess
 from tornado.httpclient import HTTPClientError
 
+pytestmark = pytest.mark.fault
+
 
 @contextmanager
 def failing_writes(db_path: str, when: str) -> Iterator[None]:

@@ -258,6 +258,7 @@ def test_a_live_run_is_not_run_twice(lapd_headless):
         assert first.wait(timeout=60) == 143
 
 
+@pytest.mark.fault
 def test_a_notebook_another_process_holds_is_not_run_even_before_its_run_is_journaled(
     lapd_headless,
 ):
@@ -420,6 +421,7 @@ def kill_and_resume(lapd_headless: Headless, kills: int, seed: int) -> None:
     assert {r["status"] for r in runs[:-1]} <= {"interrupted"}, runs
 
 
+@pytest.mark.fault
 def test_kill_9_at_random_moments_then_resume(lapd_headless):
     kill_and_resume(lapd_headless, kills=2, seed=random.randrange(10**6))
 
@@ -458,6 +460,7 @@ def test_the_kernel_speaks_over_private_unix_sockets_not_tcp(lapd_headless):
     assert names == [DB, f"{DB}-streams", "nb.ipynb"]
 
 
+@pytest.mark.fault
 def test_a_planted_journal_beside_the_notebook_is_refused_and_nothing_runs(lapd_headless):
     path = lapd_headless.notebook(["print(1)"])
     before = path.read_bytes()

@@ -13,6 +13,8 @@ from jupyter_lapd.privatefiles import UntrustedFile
 from jupyter_lapd.store import Store
 from jupyter_lapd.streamfiles import FILE_TEXT_CHARS, StreamFiles, folder_for
 
+pytestmark = pytest.mark.fault
+
 LONG = "x" * (FILE_TEXT_CHARS + 1)
 
 

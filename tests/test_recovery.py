@@ -92,6 +92,7 @@ def check_recovered(server, path, run, killed_at) -> nbformat.NotebookNode:
     return nb
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("seed", range(2))
 def test_kill9_mid_run_then_restart_restores_the_journal(tmp_path, seed):
     server, path, run, killed_at, _ = kill_mid_run_and_restart(tmp_path, seed)
@@ -113,6 +114,7 @@ with atomic_writing(sys.argv[1], text=True, encoding="utf-8") as f:
 """
 
 
+@pytest.mark.fault
 def test_a_save_cut_short_by_the_kill_is_undone_before_the_journal_is_merged(tmp_path):
     # saves through the contents manager (a collaborative room's, jupytext's) rewrite the
     # file in place: the kill that stops the run may land in the middle of one
@@ -135,6 +137,7 @@ def test_a_save_cut_short_by_the_kill_is_undone_before_the_journal_is_merged(tmp
 KILLS = int(os.environ.get("LAPD_KILLS", "10"))
 
 
+@pytest.mark.fault
 def test_kill9_again_and_again_some_during_recovery(tmp_path):
     """The server is killed at random moments of a run, ``KILLS`` times, a third of them
     again while its next start recovers the run before: the file is valid right after
@@ -196,6 +199,7 @@ def test_rerun_on_restart_starts_a_linked_run_on_a_fresh_kernel(tmp_path):
         server.stop()
 
 
+@pytest.mark.fault
 def test_sigterm_writes_outputs_and_marks_runs_interrupted(tmp_path):
     server = ServerProcess(tmp_path / "home", tmp_path / "root")
     path = server.root / "nb.ipynb"
@@ -222,8 +226,14 @@ def test_sigterm_writes_outputs_and_marks_runs_interrupted(tmp_path):
         server.stop()
 
 
-async def test_kernel_death_fails_the_run_with_a_note(lapd_notebook, lapd_start, lapd_wait):
-    path = lapd_notebook(["print('x')", "import os; os._exit(1)", "print('never')"])
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    "death",
+    ["import os; os._exit(1)", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+    ids=["exit", "sigkill as the oom killer sends"],
+)
+async def test_kernel_death_fails_the_run_with_a_note(lapd_notebook, lapd_start, lapd_wait, death):
+    path = lapd_notebook(["print('x')", death, "print('never')"])
     run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
     assert run["status"] == "failed"
     assert run["error"] == "kernel died while running cell 2"
