@@ -58,6 +58,12 @@ class LapdHandler(APIHandler):
         await super().prepare()
         await self.manager.recovered()
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # say which methods there are (RFC 9110)
+            methods = [m for m in ("get", "post") if m in type(self).__dict__]
+            self.set_header("Allow", ", ".join(m.upper() for m in methods))
+        super().write_error(status_code, **kwargs)
+
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         """Run a manager call, turning domain errors into their HTTP status."""
         try:
