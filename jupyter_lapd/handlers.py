@@ -99,9 +99,9 @@ class RunsHandler(LapdHandler):
         limit = self.get_query_argument("limit", None)
         if limit is not None and not (limit.isdigit() and int(limit) > 0):
             raise web.HTTPError(400, "'limit' must be a positive integer")
-        runs = await self.call(
-            self.manager.list_summaries, path, statuses, int(limit) if limit else None
-        )
+        # a limit beyond any number of runs is no limit (SQLite takes 64-bit integers)
+        count = min(int(limit), 2**31) if limit else None
+        runs = await self.call(self.manager.list_summaries, path, statuses, count)
         # the server's clock, so that clients show elapsed times free of their own skew
         self.finish({"runs": runs, "now": _now()})
 
