@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
@@ -174,3 +176,57 @@ async def test_read_only_user_can_list_but_not_run_or_cancel(jp_fetch, lapd_note
 async def test_requests_without_token_are_refused(jp_fetch, http_server_client, jp_base_url):
     response = await http_server_client.fetch(f"{jp_base_url}lapd/api/runs", raise_error=False)
     assert response.code == 403
+
+
+async def login_cookie(http_server_client: Any, jp_base_url: str, token: str) -> str:
+    """The login cookie a browser gets once it opened the server with its token."""
+    response = await http_server_client.fetch(
+        f"{jp_base_url}api/status?token={token}", raise_error=False
+    )
+    assert response.code == 200
+    return "; ".join(c.split(";")[0] for c in response.headers.get_list("Set-Cookie"))
+
+
+async def test_a_page_of_another_origin_cannot_start_or_read_runs(
+    http_server_client, jp_base_url, jp_http_port, jp_serverapp, lapd_notebook, jp_root_dir,
+    lapd_start, lapd_wait,
+):  # fmt: skip
+    """A page elsewhere in the user's browser (the browser sends the user's cookie with its
+    requests) can neither start a run (no XSRF token), read the API (no CORS allowance), nor
+    follow a run's events (the socket's origin check)."""
+    lapd_notebook(["print(1)"])
+    before = snapshot_tree(jp_root_dir)
+    cookie = await login_cookie(
+        http_server_client, jp_base_url, jp_serverapp.identity_provider.token
+    )
+    evil = {"Origin": "http://evil.example", "Cookie": cookie}
+    for headers in (evil, {"Cookie": cookie}):  # with its origin, or none said (a form)
+        start = await http_server_client.fetch(
+            f"{jp_base_url}lapd/api/runs", method="POST", raise_error=False,
+            headers={**headers, "Content-Type": "application/json"},
+            body=json.dumps({"path": "nb.ipynb"}),
+        )  # fmt: skip
+        # Jupyter Server hides its API from another origin (404), and wants the XSRF token
+        # a page of its own has from a request that only has the cookie (403)
+        assert start.code == (404 if "Origin" in headers else 403), headers
+    assert "_xsrf" in json.loads(start.body)["message"]
+    assert snapshot_tree(jp_root_dir) == before
+    preflight = await http_server_client.fetch(
+        f"{jp_base_url}lapd/api/runs", method="OPTIONS", raise_error=False,
+        headers={**evil, "Access-Control-Request-Method": "GET"},
+    )  # fmt: skip
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    listing = await http_server_client.fetch(
+        f"{jp_base_url}lapd/api/runs", headers=evil, raise_error=False
+    )
+    assert "Access-Control-Allow-Origin" not in listing.headers  # the page cannot read it
+    run = await lapd_start("nb.ipynb")  # the user's own run
+    # (as a browser opens it: the cookie alone, no token header)
+    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}lapd/api/runs/{run['id']}/events"
+    with pytest.raises(HTTPClientError) as socket:
+        await websocket_connect(HTTPRequest(url, headers=evil))
+    assert socket.value.code == 403
+    mine = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie}))
+    assert json.loads(await mine.read_message())["type"] == "snapshot"  # its own page can
+    mine.close()
+    await lapd_wait(run["id"])
