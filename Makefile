@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
-	conformance torture faults
+	conformance torture faults bench-load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -151,6 +151,11 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 BENCH_ARGS ?=
 bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# 200 runs through the queue (4 at a time) while 20 clients follow their events through
+# reconnect storms (bench/load.py); the result goes to bench/results/load.json.
+bench-load: install
+	$(BIN)/python -m bench.load
 
 # What `jlpm clean:all` removes, plus test output; dropping the stamp makes the next
 # `make install` rebuild the labextension and regenerate jupyter_lapd/_version.py.
