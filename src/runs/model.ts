@@ -1,3 +1,4 @@
+import { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { VDomModel } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
@@ -22,6 +23,16 @@ export const IDLE_INTERVAL = 10000;
  * The longest wait between attempts while the server does not answer, in ms.
  */
 export const MAX_INTERVAL = 60000;
+
+/**
+ * Whether a failed request says the server serves no run (`503`).
+ */
+function unavailable(reason: unknown): boolean {
+  return (
+    reason instanceof ServerConnection.ResponseError &&
+    reason.response.status === 503
+  );
+}
 
 /**
  * The runs of this server, listed through `api.ts` by a poll that stands by while the
@@ -128,6 +139,11 @@ export class RunsModel extends VDomModel implements IRunsModel {
         console.error('jupyter_lapd: cannot list runs', reason);
         this._error = message;
         this.stateChanged.emit();
+        if (unavailable(reason)) {
+          // The server serves no run at all (its runs database cannot be opened, another
+          // server manages this folder's runs): say why, once, where anyone sees it.
+          Notification.error(message, { autoClose: false });
+        }
       }
       throw reason;
     }
