@@ -40,6 +40,7 @@ from .client import (
 from .command import (
     COMMON_ALIASES,
     COMMON_FLAGS,
+    DB_NAMED,
     EXIT_CODES,
     FINDING,
     JSON_FLAG,
@@ -165,6 +166,8 @@ class LogsCommand(LapdCommand):
     async def execute(self) -> int:
         prefix = self.run_id()
         writer = render.LogWriter(sys.stdout, sys.stdout.isatty(), render.Glyphs(sys.stdout))
+        if self.db_named:
+            return self.from_database(prefix, writer, DB_NAMED, None)
         server: ServerInfo | None = None
         try:
             server = self.server()

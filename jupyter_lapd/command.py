@@ -31,6 +31,8 @@ from .settings import CONFIG_FILE_NAME, checked_db_path, default_db_path
 
 T = TypeVar("T")
 
+DB_NAMED = "--Lapd.db_path names the database"
+
 EXIT_CODES = """Exit codes: 0 success; 1 the run failed, was cancelled or interrupted (wait,
 run --wait), the server failed (5xx) or an unexpected error; 2 usage error, including any request the server
 refuses as bad input (4xx: unknown run, notebook or cell id, a run already active on the
@@ -149,6 +151,12 @@ class LapdCommand(JupyterApp):
             raise UsageError(str(e)) from None
 
     @property
+    def db_named(self) -> bool:
+        """Whether the command line names the database (``--Lapd.db_path``): then it is
+        read, whatever server runs on the machine."""
+        return "db_path" in self.cli_config.get("Lapd", {})
+
+    @property
     def db_path(self) -> str:
         """The database the server uses: ``Lapd.db_path`` from the same config."""
         configured = self.config.Lapd.get("db_path")
@@ -190,7 +198,15 @@ class LapdCommand(JupyterApp):
     async def read(
         self, ask: Callable[[ServerRuns], Awaitable[T]], look_up: Callable[[DatabaseRuns], T]
     ) -> T:
-        """Ask the server; when none answers, say so and read the database instead."""
+        """Ask the server; when none answers, say so and read the database instead. A
+        database named on the command line (``--Lapd.db_path``) is read whatever server
+        runs: it is the one the user asked for (a headless run's journal, say)."""
+        if self.db_named:
+            database = self.database(DB_NAMED)
+            try:
+                return look_up(database)
+            finally:
+                database.close()
         server: ServerInfo | None = None
         try:
             server = self.server()

@@ -407,6 +407,22 @@ def test_real_server_found_from_its_root_and_same_db_path(tmp_path):
         run_id = started.out.splitlines()[0]
         runs = json.loads(lapd("list", "--all", "--json").out)["runs"]
         assert [(r["id"], r["path"]) for r in runs] == [(run_id, "sub/nb.ipynb")]
+        # a database named on the command line wins over the server found on the machine
+        jobs = tmp_path / "jobs"
+        jobs.mkdir()
+        nbformat.write(make_notebook(["print('headless')"]), jobs / "train.ipynb")
+        headless = subprocess.run(
+            [*CLI, "run", "train.ipynb", "--headless"], cwd=jobs, env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert headless.returncode == 0, headless
+        sidecar = jobs / ".train.ipynb.lapd.db"
+        named = lapd("list", "--all", "--json", f"--Lapd.db_path={sidecar}")
+        assert named.code == 0, named
+        assert [r["path"] for r in json.loads(named.out)["runs"]] == ["train.ipynb"]
+        assert str(sidecar) in named.err and one_line(named.err)
+        logs = lapd("logs", json.loads(named.out)["runs"][0]["id"], f"--Lapd.db_path={sidecar}")
+        assert logs.code == 0 and "headless\n" in logs.out, logs
     finally:
         server.terminate()
         try:
