@@ -354,7 +354,7 @@ export class SaveCheck implements IDisposable {
       this._isWriting(context) &&
       Date.now() < deadline
     ) {
-      await nextWrite(doc, deadline - Date.now());
+      await nextOf(doc.waiters, deadline - Date.now());
     }
     if (doc.known.includes(hash) && !context.isDisposed) {
       adoptServerWrite(context, { hash, last_modified: lastModified });
@@ -394,16 +394,16 @@ function remember(doc: IDocState, hash: string | null | undefined): void {
 }
 
 /**
- * Resolves at the document's next noted write, or after `ms`.
+ * Resolves when one of `waiters` is called (a noted write, a save's end), or after `ms`.
  */
-function nextWrite(doc: IDocState, ms: number): Promise<void> {
+function nextOf(waiters: Array<() => void>, ms: number): Promise<void> {
   return new Promise<void>(resolve => {
     const done = () => {
       clearTimeout(timer);
       resolve();
     };
     const timer = setTimeout(done, ms);
-    doc.waiters.push(done);
+    waiters.push(done);
   });
 }
 
@@ -418,24 +418,10 @@ async function afterEarlierSaves(
   const deadline = Date.now() + SAVE_WAIT_MS;
   for (const [context, doc] of checks) {
     while (doc.saving > 1 && !context.isDisposed && Date.now() < deadline) {
-      await nextSaveEnd(doc, deadline - Date.now());
+      await nextOf(doc.saveEnds, deadline - Date.now());
     }
     if (doc.saving > 1) {
       doc.saving = 1;
     }
   }
-}
-
-/**
- * Resolves when one of the document's saves ends, or after `ms`.
- */
-function nextSaveEnd(doc: IDocState, ms: number): Promise<void> {
-  return new Promise<void>(resolve => {
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    doc.saveEnds.push(done);
-  });
 }
