@@ -19,6 +19,7 @@ from .manager import RunManager
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .paired import paired_paths_of
 from .settings import checked_db_path, default_db_path
+from .shutdown import DEFAULT_GRACE, INTERRUPT, ON_SIGTERM
 from .store import Store, damaged, keep_aside
 from .streamfiles import folder_for
 
@@ -81,7 +82,7 @@ class Lapd(ExtensionApp):
         return int(proposal["value"])
 
     on_server_restart = Enum(
-        ["mark_interrupted", "rerun"],
+        ["mark_interrupted", "rerun", "rerun_from_failed"],
         default_value="mark_interrupted",
         config=True,
         help=(
@@ -89,9 +90,40 @@ class Lapd(ExtensionApp):
             "(their journaled outputs are put into the notebook either way): "
             "'mark_interrupted' (default) records them as interrupted; 'rerun' also starts "
             "each again from its first cell on a fresh kernel, as a new run whose "
-            "resumed_from names the old one."
+            "resumed_from names the old one; 'rerun_from_failed' reruns only the cells from "
+            "the first that did not finish, after the setup cells (tagged setup, parameters "
+            "or injected-parameters), keeping the outputs of the others."
         ),
     )
+
+    on_sigterm = Enum(
+        list(ON_SIGTERM),
+        default_value=INTERRUPT,
+        config=True,
+        help=(
+            "What the server's shutdown (SIGTERM, a preempted machine's notice, `jupyter "
+            "server stop`, File > Shut Down) does to running runs: 'interrupt' (default) "
+            "interrupts each kernel, so the running cell sees KeyboardInterrupt and can save "
+            "a checkpoint, and waits for the cell to end; 'stop' stops them at once. Either "
+            "way each run ends interrupted with its file written within sigterm_grace."
+        ),
+    )
+
+    sigterm_grace = Float(
+        DEFAULT_GRACE,
+        config=True,
+        help=(
+            "Seconds the server's shutdown gives running runs to end, their files written "
+            "(default 25: inside a Kubernetes pod's 30 s terminationGracePeriodSeconds). "
+            "Must be > 0."
+        ),
+    )
+
+    @validate("sigterm_grace")
+    def _validate_sigterm_grace(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("Lapd.sigterm_grace must be > 0 seconds")
+        return float(proposal["value"])
 
     history_days = Float(
         30.0,
@@ -194,6 +226,7 @@ class Lapd(ExtensionApp):
             max_concurrent_runs=self.max_concurrent_runs,
             history_days=self.history_days,
             on_server_restart=self.on_server_restart,
+            on_sigterm=self.on_sigterm,
             log=self.log,
             max_output_bytes=self.max_output_bytes,
             store_widget_state=self.store_widget_state,
@@ -278,6 +311,6 @@ class Lapd(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.manager is None:
             return
-        await self.manager.stop(timeout=10)
+        await self.manager.stop(timeout=self.sigterm_grace)
         self.store.close()
         self._lock.release()

@@ -40,7 +40,6 @@ from .client import (
 from .command import (
     COMMON_ALIASES,
     COMMON_FLAGS,
-    DB_NAMED,
     EXIT_CODES,
     FINDING,
     JSON_FLAG,
@@ -57,12 +56,16 @@ from .privatefiles import UntrustedFile
 class ShowCommand(LapdCommand):
     name = "jupyter lapd show"
     summary = "Show a run and the state of each of its cells."
-    description = describe("jupyter lapd show ID [--json]", summary)
+    description = describe(
+        "jupyter lapd show ID|NOTEBOOK [--json]",
+        summary + " Given a notebook (a .ipynb path) instead of a run id: its latest run, "
+        "read from the journal of its headless runs when one lies beside it.",
+    )
     positional = ("ID",)
     flags = {**COMMON_FLAGS, **JSON_FLAG}
 
     async def execute(self) -> int:
-        prefix = self.run_id()
+        prefix = await self.run_named()
 
         async def ask(client: ServerRuns) -> Run:
             return await self.resolve(client, prefix)
@@ -106,6 +109,9 @@ class RunCommand(HeadlessCommand):
         "timeout": "RunCommand.timeout",
         "output": "RunCommand.output",
         "db-path": "RunCommand.headless_db",
+        "setup-cells": "RunCommand.setup_cells",
+        "on-sigterm": "RunCommand.on_sigterm",
+        "grace": "RunCommand.grace",
     }
     flags = {
         **COMMON_FLAGS,
@@ -150,10 +156,12 @@ class LogsCommand(LapdCommand):
     name = "jupyter lapd logs"
     summary = "Print a run's outputs as text; -f follows the run live until it ends."
     description = describe(
-        "jupyter lapd logs ID [-f]",
+        "jupyter lapd logs ID|NOTEBOOK [-f]",
         summary + " A header line per cell, then stream text, tracebacks (colours kept on a "
         "terminal) and [mime/type] placeholders for rich outputs. Without a server the "
-        "outputs are rebuilt from the run's journal in the database.",
+        "outputs are rebuilt from the run's journal in the database. Given a notebook (a "
+        ".ipynb path): its latest run, read from the journal of its headless runs when "
+        "one lies beside it.",
     )
     positional = ("ID",)
     follow = Bool(False, config=True, help="Follow the run live until it ends.")
@@ -164,10 +172,10 @@ class LogsCommand(LapdCommand):
     }
 
     async def execute(self) -> int:
-        prefix = self.run_id()
+        prefix = await self.run_named()
         writer = render.LogWriter(sys.stdout, sys.stdout.isatty(), render.Glyphs(sys.stdout))
-        if self.db_named:
-            return self.from_database(prefix, writer, DB_NAMED, None)
+        if self.db_named or self.notebook_db:
+            return self.from_database(prefix, writer, self.local_reason, None)
         server: ServerInfo | None = None
         try:
             server = self.server()

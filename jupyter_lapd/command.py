@@ -24,10 +24,11 @@ from .client import (
     ServerInfo,
     ServerRuns,
     ServerUnavailable,
+    api_path,
     find_server,
     root_holding,
 )
-from .settings import CONFIG_FILE_NAME, checked_db_path, default_db_path
+from .settings import CONFIG_FILE_NAME, checked_db_path, default_db_path, sidecar_path
 
 T = TypeVar("T")
 
@@ -75,8 +76,11 @@ def check_argv(argv: list[str], app: LapdCommand) -> None:
             i += 0 if eq else 1
         else:
             raise UsageError(f"unknown option {token} (see {app.name} --help)")
-    if positional != len(app.positional):
-        what = " ".join(app.positional) or "no argument"
+    expected = len(app.positional)
+    if not expected - app.optional <= positional <= expected:
+        names = [*app.positional[: expected - app.optional]]
+        names += [f"[{name}]" for name in app.positional[expected - app.optional :]]
+        what = " ".join(names) or "no argument"
         raise UsageError(f"{app.name} takes {what} (see {app.name} --help)")
 
 
@@ -101,7 +105,10 @@ class LapdCommand(JupyterApp):
     aliases = COMMON_ALIASES
     flags = COMMON_FLAGS
     positional: tuple[str, ...] = ()
+    optional = 0  # how many of the last positional arguments may be left out
     summary = ""
+    # the journal of headless runs beside the notebook given (see for_notebook)
+    notebook_db: str | None = None
 
     url = Unicode(config=True, help="Base URL of the server (default: $JUPYTER_LAPD_URL).")
     token = Unicode(config=True, help="API token of the server (default: $JUPYTER_LAPD_TOKEN).")
@@ -176,14 +183,20 @@ class LapdCommand(JupyterApp):
     def database(self, reason: str, server: ServerInfo | None = None) -> DatabaseRuns:
         """The runs database, read because no server answers (``reason``): the runs of
         ``server`` when its root is known, else of the server whose root holds the current
-        directory, else of every server sharing the database."""
+        directory, else of every server sharing the database. A notebook's own journal
+        (``notebook_db``) holds that notebook's headless runs only: all of them."""
         try:
-            database = DatabaseRuns(self.db_path)
+            database = DatabaseRuns(self.notebook_db or self.db_path)
         except ServerUnavailable as e:
             raise ServerUnavailable(f"{reason}; {e}") from None
         if not os.path.exists(database.db_path):
             missing = " (it does not exist yet)"
             print_error(f"{reason}; reading the runs database {database.db_path}{missing}")
+            return database
+        if self.notebook_db is not None:
+            roots = database.roots()  # the notebook's folder, or each folder it ran in
+            database.root = roots[0] if len(roots) == 1 else None
+            print_error(f"{reason}: reading its journal {render.home_relative(database.db_path)}")
             return database
         root = server.root_dir if server is not None and server.root_dir else None
         database.root = root or root_holding(database.roots())
@@ -201,8 +214,8 @@ class LapdCommand(JupyterApp):
         """Ask the server; when none answers, say so and read the database instead. A
         database named on the command line (``--Lapd.db_path``) is read whatever server
         runs: it is the one the user asked for (a headless run's journal, say)."""
-        if self.db_named:
-            database = self.database(DB_NAMED)
+        if self.db_named or self.notebook_db:
+            database = self.database(self.local_reason)
             try:
                 return look_up(database)
             finally:
@@ -254,11 +267,63 @@ class LapdCommand(JupyterApp):
             " in that folder, or see jupyter lapd list --all-servers"
         )
 
+    @property
+    def local_reason(self) -> str:
+        """Why the database named on the command line, or a notebook's journal, is read."""
+        if self.db_named:
+            return DB_NAMED
+        return f"{self.extra_args[0]} has headless runs"
+
+    def for_notebook(self, arg: str) -> bool:
+        """Whether ``arg`` names a notebook (a path ending in ``.ipynb``) rather than a
+        run; if its headless runs' journal lies beside it (``.NAME.ipynb.lapd.db``), it is
+        read from now on, unless ``--Lapd.db_path`` names another database."""
+        if not arg.endswith(".ipynb"):
+            return False
+        journal = sidecar_path(arg)
+        if not self.db_named and os.path.isfile(journal):
+            self.notebook_db = journal
+        return True
+
+    async def runs_of(self, notebook: str, active_only: bool) -> list[Run]:
+        """The runs of ``notebook`` (a path from the current directory), newest first:
+        from its own journal, or from the server (or its database) by the notebook's path."""
+
+        def mine(runs: list[Run], root: str | None) -> list[Run]:
+            if self.notebook_db is not None:
+                return runs  # the notebook's own journal holds nothing else
+            try:
+                wanted = api_path(notebook, root)
+            except ValueError:
+                return []  # outside the server's root: none of its runs
+            return [run for run in runs if run["path"] == wanted]
+
+        async def ask(client: ServerRuns) -> list[Run]:
+            return mine(await client.list_runs(active_only), client.server.root_dir)
+
+        def look_up(database: DatabaseRuns) -> list[Run]:
+            return mine(database.list_runs(active_only), database.root)
+
+        return await self.read(ask, look_up)
+
+    async def latest_of(self, notebook: str) -> str:
+        """The id of the notebook's latest run; ApiError(404) if it has none."""
+        runs = await self.runs_of(notebook, active_only=False)
+        if not runs:
+            where = "" if self.notebook_db else f" (and no journal {sidecar_path(notebook)})"
+            raise ApiError(404, f"no runs of {notebook}{where}")
+        return str(runs[0]["id"])
+
     def run_id(self) -> str:
         prefix = self.extra_args[0].strip()
         if not prefix:
             raise UsageError("the run id must not be empty")
         return prefix
+
+    async def run_named(self) -> str:
+        """The run the argument names: a run id or prefix, or a notebook (its latest run)."""
+        prefix = self.run_id()
+        return await self.latest_of(prefix) if self.for_notebook(prefix) else prefix
 
     async def execute(self) -> int:
         raise NotImplementedError

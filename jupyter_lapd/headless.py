@@ -40,18 +40,14 @@ from .models import (
 from .recovery import interrupt_stale_run
 from .resume import FROM_FAILED
 from .runner import ActiveRun
+from .settings import sidecar_path
+from .shutdown import INTERRUPT, wind_up
 from .store import Store
 from .streamfiles import folder_for
 
 # Exit codes of `jupyter lapd run --headless` (2, usage, is the CLI's own).
 EXIT_OK, EXIT_FAILED, EXIT_KERNEL_DIED = 0, 1, 138  # 138: papermill's code for a dead kernel
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells do
-
-
-def sidecar_path(os_path: str) -> str:
-    """The default journal of a notebook: ``.<name>.lapd.db`` in the notebook's folder."""
-    folder, name = os.path.split(os.path.abspath(os_path))
-    return os.path.join(folder, f".{name}.lapd.db")
 
 
 @dataclass
@@ -65,6 +61,9 @@ class HeadlessOptions:
     kernel_name: str | None = None
     parameters: list[tuple[str, Any]] = field(default_factory=list)
     resume: str | None = None  # None: always a new run; else one of resume.RESUME_MODES
+    setup_cells: list[str] = field(default_factory=list)  # rerun first by from-failed
+    on_sigterm: str = INTERRUPT  # or STOP: what SIGTERM does to a running cell
+    grace: float = 25.0  # seconds from SIGTERM to the exit
     retries: int = 0
     timeout: int | None = None
     allow_errors: bool = False
@@ -110,6 +109,7 @@ class HeadlessRun:
         self._current: ActiveRun | None = None
         self._signal: signal.Signals | None = None
         self._main: asyncio.Task[int] | None = None
+        self._winding: asyncio.Future[None] | None = None  # SIGTERM's interrupt, see _on_signal
 
     # -- entry point ------------------------------------------------------------------
 
@@ -147,6 +147,11 @@ class HeadlessRun:
         notebooks.ensure_cell_ids(nb)
         if opts.cells is not None:
             notebooks.select_cells(nb, opts.cells)
+        if opts.setup_cells:
+            try:
+                notebooks.select_cells(nb, opts.setup_cells)
+            except InvalidRunRequest as e:
+                raise InvalidRunRequest(f"--setup-cells: {e.message}") from None
         await self.kernels.check_kernel_name(opts.kernel_name or notebooks.kernel_name_of(nb))
         return nb
 
@@ -176,17 +181,22 @@ class HeadlessRun:
         nb, injected, found = await asyncio.to_thread(self._prepare_notebook)
         if injected is not None and not found:
             self._reporter.note("no cell tagged 'parameters': parameters injected at the top")
+        setup: list[str] = []
         if previous is None:
             cells = resume.new_selection(nb, opts.cells, injected)
         elif opts.resume == FROM_FAILED:
             done = await self._call(resume.done_cells, self._db_store, previous.id)
-            cells = resume.from_failed(nb, [c.id for c in previous.cells], done)
+            plan = resume.from_failed(nb, [c.id for c in previous.cells], done, opts.setup_cells)
+            cells, setup = plan.cells, plan.setup
+            hint = await asyncio.to_thread(resume.setup_hint, nb, plan, "--setup-cells")
+            if hint is not None:
+                self._reporter.note(hint)
         else:
             first = await self._call(resume.first_attempt, self._db_store, previous)
             cells = resume.from_start(nb, first, injected)
         if opts.freeze_startup_objects:
             freeze_startup_objects()
-        return await self._attempts(nb, cells, previous)
+        return await self._attempts(nb, cells, setup, previous)
 
     # -- the previous run -------------------------------------------------------------
 
@@ -253,7 +263,7 @@ class HeadlessRun:
     # -- attempts ---------------------------------------------------------------------
 
     async def _attempts(
-        self, nb: NotebookNode, cells: list[str], previous: RunRecord | None
+        self, nb: NotebookNode, cells: list[str], setup: list[str], previous: RunRecord | None
     ) -> int:
         attempt = 1
         while True:
@@ -264,6 +274,7 @@ class HeadlessRun:
                 kernel_name=self.options.kernel_name or notebooks.kernel_name_of(nb),
                 allow_errors=self.options.allow_errors,
                 resumed_from=previous.id if previous else None,
+                setup_cells=setup,
             )
             code = await self._attempt(record, nb, attempt)
             if code != EXIT_KERNEL_DIED or attempt > self.options.retries:
@@ -276,7 +287,8 @@ class HeadlessRun:
             nb = await asyncio.to_thread(notebooks.load_notebook, self.name, self.target)
             if self.options.resume == FROM_FAILED:
                 done = {c.id for c in record.cells if c.status == CellStatus.DONE}
-                cells = resume.from_failed(nb, cells, done)
+                plan = resume.from_failed(nb, cells, done, self.options.setup_cells)
+                cells, setup = plan.cells, plan.setup
             else:
                 cells = resume.in_order(nb, set(cells))
 
@@ -369,13 +381,29 @@ class HeadlessRun:
 
     def _on_signal(self, signum: signal.Signals) -> None:
         """First SIGINT/SIGTERM: end the run ``interrupted`` with its file written. Second:
-        leave at once (the kernel follows its parent)."""
+        leave at once (the kernel follows its parent).
+
+        SIGTERM is a preempted machine's notice (the kill follows 30 s to 2 min later):
+        with ``on_sigterm = interrupt`` the running cell is interrupted first, so that user
+        code sees ``KeyboardInterrupt`` and saves its checkpoint, and given until near the
+        end of the grace to end. SIGINT is a person at the terminal: it stops at once.
+        """
         if self._signal is not None:
             os._exit(EXIT_SIGNAL[self._signal])
         self._signal = signum
         self.kernels.graceful = False
-        self._reporter.note(f"{signum.name}: writing the notebook and stopping (again to quit now)")
+        interrupt = signum == signal.SIGTERM and self.options.on_sigterm == INTERRUPT
+        first = "interrupting the kernel, then " if interrupt else ""
+        self._reporter.note(
+            f"{signum.name}: {first}writing the notebook and stopping (again to quit now)"
+        )
+        reason = f"stopped by {signum.name}"
         if self._current is not None:
-            self._current.abort(RunStatus.INTERRUPTED, f"stopped by {signum.name}")
+            if interrupt:
+                self._winding = asyncio.ensure_future(
+                    wind_up(self._current, reason, self.options.grace)
+                )
+            else:
+                self._current.abort(RunStatus.INTERRUPTED, reason)
         elif self._main is not None:
             self._main.cancel()

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from traitlets import Bool, Int, TraitError, Unicode
+from traitlets import Bool, Float, Int, TraitError, Unicode
 
 from . import render
 from .command import LapdCommand, UsageError, print_error
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 # starts: `jupyter lapd list` must not pay for it
 
 HEADLESS_USAGE = (
-    "jupyter lapd run PATH --headless [--resume[=from-start|from-failed]] [--retries N] "
-    "[--cells ID,..] [--kernel-name NAME] [--timeout SECONDS] [--output OUT.ipynb] "
-    "[-p NAME VALUE ...] [--db-path FILE] [--allow-errors]"
+    "jupyter lapd run PATH --headless [--resume[=from-start|from-failed]] "
+    "[--setup-cells ID,..] [--retries N] [--cells ID,..] [--kernel-name NAME] "
+    "[--timeout SECONDS] [--output OUT.ipynb] [-p NAME VALUE ...] [--db-path FILE] "
+    "[--on-sigterm interrupt|stop] [--grace SECONDS] [--allow-errors]"
 )
 
 HEADLESS_HELP = """With --headless, no server: this process starts a kernel in the
@@ -35,14 +36,20 @@ notebook's folder, runs the cells, and writes every output into the file as it a
 notebook (.NAME.ipynb.lapd.db; --db-path to put it elsewhere). --resume continues the
 latest run of the notebook that did not complete (interrupted, failed, or cut off by a
 killed process or container): from-start (the default) reruns its cells on a fresh kernel,
-from-failed only the cells from the first that did not finish (plus the parameter cells),
-keeping the outputs of those that did; with nothing to resume it starts a new run.
+from-failed only the cells from the first that did not finish, keeping the outputs of
+those that did, after rerunning the setup cells that rebuild the kernel's state (cells
+tagged setup, parameters or injected-parameters, and those named by --setup-cells); with
+nothing to resume it starts a new run.
 --retries N starts a new attempt after the kernel dies, up to N times. -p (or
 --parameter) NAME VALUE, repeatable, injects parameters as papermill does, in a cell tagged injected-parameters
 after the cell tagged parameters; VALUE is a Python int, float, bool, None or quoted str
 literal, else a string. --output copies the notebook there first and runs the copy.
---timeout limits each cell. Progress goes to stdout: one bar on a terminal, else a line
-per cell.
+--timeout limits each cell. On SIGTERM (a preempted machine's notice, a Kubernetes pod
+being stopped), --on-sigterm=interrupt (the default) first interrupts the kernel, so that
+the running cell sees KeyboardInterrupt and can save a checkpoint, and waits for the cell
+to end; --on-sigterm=stop stops at once. Either way the file is written and the process
+exits within --grace seconds (default 25). Progress goes to stdout: one bar on a terminal,
+else a line per cell.
 
 Exit codes with --headless: 0 every cell ran; 1 a cell failed or timed out, or the file
 could not be written; 2 usage error (a bad option, a missing or invalid notebook, an
@@ -70,6 +77,23 @@ class HeadlessCommand(LapdCommand):
     output = Unicode(config=True, help="Run a copy written to this .ipynb (default: in place).")
     headless_db = Unicode(
         config=True, help="Journal database (default: .NAME.ipynb.lapd.db beside the notebook)."
+    )
+    setup_cells = Unicode(
+        config=True,
+        help="Comma-separated ids of cells --resume=from-failed reruns first, besides the "
+        "cells tagged setup, parameters or injected-parameters.",
+    )
+    on_sigterm = Unicode(
+        "interrupt",
+        config=True,
+        help="On SIGTERM: 'interrupt' (default) interrupts the kernel and lets the running "
+        "cell end; 'stop' stops the run at once. Either way within --grace.",
+    )
+    grace = Float(
+        25.0,
+        config=True,
+        help="Seconds from SIGTERM to the exit, the file written (default 25; a Kubernetes "
+        "pod's terminationGracePeriodSeconds is 30).",
     )
     parameters: list[tuple[str, Any]]
 
@@ -109,6 +133,9 @@ class HeadlessCommand(LapdCommand):
                 "--output": self.output,
                 "--db-path": self.headless_db,
                 "-p": self.parameters,
+                "--setup-cells": self.setup_cells,
+                "--on-sigterm": "on_sigterm" in self.config.RunCommand,
+                "--grace": "grace" in self.config.RunCommand,
             }
             for option, value in given.items():
                 if value:
@@ -119,6 +146,12 @@ class HeadlessCommand(LapdCommand):
         if self.resume and self.resume not in RESUME_MODES:
             modes = " or ".join(RESUME_MODES)
             raise UsageError(f"--resume must be {modes}, not {self.resume!r}")
+        if self.setup_cells and self.resume != "from-failed":
+            raise UsageError("--setup-cells needs --resume=from-failed")
+        if self.on_sigterm not in ("interrupt", "stop"):
+            raise UsageError(f"--on-sigterm must be interrupt or stop, not {self.on_sigterm!r}")
+        if self.grace <= 0:
+            raise UsageError("--grace must be a positive number of seconds")
         if self.retries < 0:
             raise UsageError("--retries must be 0 or more")
         if self.timeout is not None and self.timeout <= 0:
@@ -142,9 +175,8 @@ class HeadlessCommand(LapdCommand):
             raise UsageError(f"bad configuration: {e}") from None
         selection = None
         if cells:
-            selection = [c.strip() for c in cells.split(",") if c.strip()]
-            if not selection:
-                raise UsageError("--cells needs at least one cell id")
+            selection = _ids(cells, "--cells")
+        setup = _ids(self.setup_cells, "--setup-cells") if self.setup_cells else []
         return HeadlessOptions(
             notebook=self.extra_args[0],
             output=self.output or None,
@@ -153,6 +185,9 @@ class HeadlessCommand(LapdCommand):
             kernel_name=kernel_name or None,
             parameters=list(self.parameters),
             resume=self.resume or None,
+            setup_cells=setup,
+            on_sigterm=self.on_sigterm,
+            grace=self.grace,
             retries=self.retries,
             timeout=self.timeout,
             allow_errors=allow_errors,
@@ -179,6 +214,13 @@ class HeadlessCommand(LapdCommand):
         return code
 
 
+def _ids(text: str, option: str) -> list[str]:
+    ids = [c.strip() for c in text.split(",") if c.strip()]
+    if not ids:
+        raise UsageError(f"{option} needs at least one cell id")
+    return ids
+
+
 class HeadlessProgress:
     """A headless run's progress: on a terminal one line redrawn in place, cells done of
     the total, the running cell and the time so far; elsewhere (a container's log) a
@@ -200,6 +242,9 @@ class HeadlessProgress:
         what = f"attempt {attempt}, " if attempt > 1 else ""
         if record.resumed_from:
             what += f"resuming {record.resumed_from[:8]}, "
+        if record.setup_cells:
+            count = len(record.setup_cells)
+            what += f"{count} setup cell{'s' if count != 1 else ''} first, "
         cells = f"{record.cells_total} cell{'s' if record.cells_total != 1 else ''}"
         self._line(f"{render.short_id(record.to_dict(False))} {record.path}: {what}{cells}")
 

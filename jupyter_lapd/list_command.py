@@ -17,7 +17,7 @@ class ListCommand(LapdCommand):
     name = "jupyter lapd list"
     summary = "List active runs (queued, running), newest first; --all adds finished ones."
     description = describe(
-        "jupyter lapd list [--all] [--all-servers] [--json]",
+        "jupyter lapd list [NOTEBOOK] [--all] [--all-servers] [--json]",
         summary + " Only the server's own runs: servers that share one runs database "
         "(c.Lapd.db_path; JupyterHub servers over the same home directory, each with its "
         "own root directory) keep their runs apart.\n\n--all-servers lists the runs of "
@@ -27,8 +27,13 @@ class ListCommand(LapdCommand):
         "count too; a run whose server died shows as last recorded until that server "
         "starts again. It takes no --url or --token.\n\nWhen no server answers, list "
         "reads the database: the runs of the server whose root holds the current "
-        "directory, or of every server if none does.",
+        "directory, or of every server if none does.\n\nWith NOTEBOOK (a .ipynb path), the "
+        "runs of that notebook only: its headless runs when their journal lies beside it "
+        "(.NAME.ipynb.lapd.db, as `jupyter lapd run --headless` keeps it), else the "
+        "server's runs of it.",
     )
+    positional = ("NOTEBOOK",)
+    optional = 1
     all = Bool(False, config=True, help="Include finished runs.")
     all_servers = Bool(
         False,
@@ -44,16 +49,24 @@ class ListCommand(LapdCommand):
 
     async def execute(self) -> int:
         active_only = not self.all
-        if self.all_servers:
+        notebook = self.extra_args[0] if self.extra_args else None
+        if notebook is not None and not self.for_notebook(notebook):
+            raise UsageError(f"NOTEBOOK must be a .ipynb file, not {notebook!r}")
+        if self.all_servers and notebook is not None:
+            raise UsageError("--all-servers lists every run: it takes no NOTEBOOK")
+        if notebook is not None:
+            runs = await self.runs_of(notebook, active_only)
+        elif self.all_servers:
             given = [f"--{name}" for name in ("url", "token") if self.given(name)]
             if given:
                 raise UsageError(
                     f"--all-servers reads the runs database, not a server: it takes no "
                     f"{' or '.join(given)}"
                 )
-            runs = self.every_server(active_only)
-            if runs is None:
+            every = self.every_server(active_only)
+            if every is None:
                 return 1
+            runs = every
         else:
 
             async def ask(client: ServerRuns) -> list[Run]:

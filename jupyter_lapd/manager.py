@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from . import notebooks, owners
+from . import notebooks, owners, resume, shutdown
 from .cellmerge import write_notebook
 from .events import EventHub
 from .kernels import KernelProvider
@@ -60,6 +60,7 @@ class RunManager:
         max_concurrent_runs: int = 4,
         history_days: float = 30,
         on_server_restart: str = "mark_interrupted",
+        on_sigterm: str = shutdown.INTERRUPT,
         log: logging.Logger | None = None,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
         route: Route | None = None,
@@ -79,6 +80,7 @@ class RunManager:
         self.max_concurrent_runs = max_concurrent_runs
         self.history_days = history_days
         self.on_server_restart = on_server_restart
+        self.on_sigterm = on_sigterm  # shutdown.INTERRUPT or STOP: see stop()
         self.log = log or logging.getLogger(__name__)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self.hub = EventHub(store, self.db_call, log=self.log, on_failure=self._journal_failed)
@@ -133,8 +135,8 @@ class RunManager:
                 self.log.info(
                     "jupyter_lapd: run %s of %s marked interrupted", record.id, record.path
                 )
-                if self.on_server_restart == "rerun":
-                    await self._rerun(record)
+                if self.on_server_restart in ("rerun", "rerun_from_failed"):
+                    await self._rerun(record, self.on_server_restart == "rerun_from_failed")
             if self.history_days > 0:
                 cutoff = utcnow() - timedelta(days=self.history_days)
                 await self.db_call(self.store.delete_finished_before, cutoff, self.root_dir)
@@ -150,15 +152,22 @@ class RunManager:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Server shutdown: queued runs are cancelled, running ones end ``interrupted``
-        with their outputs written, all within ``timeout`` seconds."""
+        with their outputs written, all within ``timeout`` seconds; with ``on_sigterm =
+        interrupt``, each running cell is interrupted first and given most of that time
+        to end (its code sees ``KeyboardInterrupt``: a checkpoint's chance)."""
         for run in list(self._queue):
             await self.cancel_run(run.record.id)
         running = [r for r in self._active.values() if r.task is not None]
+        reason = "the server shut down during the run"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self.on_sigterm == shutdown.INTERRUPT:
+            await asyncio.gather(*(shutdown.wind_up(r, reason, timeout) for r in running))
         for run in running:
-            run.abort(RunStatus.INTERRUPTED, "the server shut down during the run")
-        tasks = [r.task for r in running if r.task is not None]
+            run.abort(RunStatus.INTERRUPTED, reason)  # nothing to a run that has ended
+        tasks = [r.task for r in running if r.task is not None and not r.task.done()]
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=max(1.0, deadline - loop.time()))
         await self.hub.stop()
         for task in list(self._saving):
             task.cancel()
@@ -176,21 +185,39 @@ class RunManager:
                 )
         self._db.shutdown(wait=True)
 
-    async def _rerun(self, record: RunRecord) -> None:
-        """Start an interrupted run again, from its first cell, on a fresh kernel."""
+    async def _rerun(self, record: RunRecord, from_failed: bool = False) -> None:
+        """Start an interrupted run again on a fresh kernel: from its first cell, or
+        (``from_failed``) from its first unfinished cell after the setup cells."""
+        cells, setup = [cell.id for cell in record.cells], list[str]()
         try:
+            if from_failed:
+                cells, setup = await self._from_failed(record)
+                if not cells:
+                    return  # every cell had finished: nothing to rerun
             rerun = await self.create_run(
                 record.path,
-                cells=[cell.id for cell in record.cells],
+                cells=cells,
                 kernel=KernelMode.NEW.value,
                 kernel_name=record.kernel_name,
                 allow_errors=record.allow_errors,
                 resumed_from=record.id,
+                setup_cells=setup,
             )
         except LapdError as e:
             self.log.warning("jupyter_lapd: could not rerun %s: %s", record.path, e.message)
             return
         self.log.info("jupyter_lapd: run %s reruns interrupted run %s", rerun.id, record.id)
+
+    async def _from_failed(self, record: RunRecord) -> tuple[list[str], list[str]]:
+        """The cells and setup cells a from-failed rerun of ``record`` runs."""
+        api_path, os_path = notebooks.resolve_path(self.root_dir, record.path)
+        nb = (await notebooks.open_notebook(api_path, os_path, self.reader)).nb
+        done = await self.db_call(resume.done_cells, self.store, record.id)
+        plan = resume.from_failed(nb, [cell.id for cell in record.cells], done)
+        hint = await asyncio.to_thread(resume.setup_hint, nb, plan)
+        if hint is not None:
+            self.log.warning("jupyter_lapd: rerunning %s %s", record.path, hint)
+        return plan.cells, plan.setup
 
     def _track(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -208,6 +235,7 @@ class RunManager:
         kernel_name: str | None = None,
         allow_errors: bool = False,
         resumed_from: str | None = None,
+        setup_cells: Sequence[str] = (),
     ) -> RunRecord:
         """Validate a request and queue the run; nothing on disk changes if it is refused."""
         try:
@@ -250,6 +278,7 @@ class RunManager:
             kernel_name=name,
             allow_errors=allow_errors,
             resumed_from=resumed_from,
+            setup_cells=list(setup_cells),
         )
         run = ActiveRun(
             record,

@@ -112,6 +112,9 @@ class RunRecord:
     error: str | None = None
     # the run this one restarts (a rerun after a server restart, a headless --resume)
     resumed_from: str | None = None
+    # cells a resumed run reran before the ones it resumes, for the kernel's state
+    # (``--resume=from-failed``: tagged ``setup``, the parameter cells, ``--setup-cells``)
+    setup_cells: list[str] = field(default_factory=list)
     # cell id -> position in `cells`, rebuilt when it no longer matches (never compared)
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -163,6 +166,7 @@ class RunRecord:
             "current_cell_id": self.current_cell_id,
             "error": self.error,
             "resumed_from": self.resumed_from,
+            "setup_cells": list(self.setup_cells),
         }
         if with_cells:
             data["cells"] = [cell.to_dict() for cell in self.cells]
@@ -184,6 +188,7 @@ class RunRecord:
             finished=parse_time(data.get("finished")),
             error=data.get("error"),
             resumed_from=data.get("resumed_from"),
+            setup_cells=[str(c) for c in data.get("setup_cells") or []],
         )
 
     def copy(self) -> RunRecord:

@@ -130,6 +130,10 @@ def run_details(run: Run, glyphs: Glyphs) -> str:
         ("finished", local_time(run.get("finished"))),
         ("elapsed", elapsed(run)),
     ]
+    if run.get("resumed_from"):
+        fields.append(("resumes", str(run["resumed_from"])))
+    if run.get("setup_cells"):
+        fields.append(("setup", "reran " + ", ".join(str(c) for c in run["setup_cells"])))
     if run.get("current_cell_id"):
         fields.append(("running", str(run["current_cell_id"])))
     if run.get("error"):

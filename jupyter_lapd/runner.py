@@ -406,22 +406,28 @@ class ActiveRun(CellLoop):
             self.task.cancel()
 
     async def cancel(
-        self, status: RunStatus = RunStatus.CANCELLED, reason: str | None = None
+        self,
+        status: RunStatus = RunStatus.CANCELLED,
+        reason: str | None = None,
+        grace: float | None = None,
     ) -> None:
-        """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores it.
+        """Interrupt the running cell, skip the rest; cancel outright if the kernel ignores
+        it for ``grace`` seconds (default: the run's ``cancel_grace``).
 
         ``status``/``reason`` name the outcome when something other than a user's cancel
-        stops the run (the notebook was deleted, say).
+        stops the run (the notebook was deleted, a stop notice); the note saying so goes
+        in the running cell after what the interrupted code printed last.
         """
         if self._cancelled():
             return
         if status != RunStatus.CANCELLED:
-            self._decide(status, reason)
+            self._decide(status, reason, later=True)
         self._cancel_requested = True
         if self.record.current_cell_id is not None:
             await self._interrupt()
         if self.task is not None:
-            done, _ = await asyncio.wait({self.task}, timeout=self._cancel_grace)
+            wait = self._cancel_grace if grace is None else grace
+            done, _ = await asyncio.wait({self.task}, timeout=wait)
             if not done:
                 self.task.cancel()
 

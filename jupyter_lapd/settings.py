@@ -21,6 +21,12 @@ def default_db_path() -> str:
     return os.path.join(jupyter_data_dir(), "lapd", "runs.db")
 
 
+def sidecar_path(os_path: str) -> str:
+    """A notebook's own journal of headless runs: ``.<name>.lapd.db`` in its folder."""
+    folder, name = os.path.split(os.path.abspath(os_path))
+    return os.path.join(folder, f".{name}.lapd.db")
+
+
 def checked_db_path(value: object) -> str:
     """``c.Lapd.db_path`` as both sides use it; ValueError if it cannot hold runs."""
     text = str(value)

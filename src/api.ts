@@ -62,6 +62,10 @@ export interface IRun {
   cells_done: number;
   current_cell_id: string | null;
   error: string | null;
+  /** The run this one resumes (a rerun after a server restart, a headless --resume). */
+  resumed_from?: string | null;
+  /** Cells a resumed run reran first to rebuild the kernel's state (setup cells). */
+  setup_cells?: string[];
   cells?: ICellState[];
 }
 

@@ -291,7 +291,12 @@ async def test_usage_errors_exit_2(lapd_cli, lapd_notebook):
     cases = [
         (("list", "--bogus"), "unknown option --bogus"),
         (("list", "--all=yes"), "option --all takes no value"),
-        (("list", "extra"), "takes no argument"),
+        (("list", "extra"), "NOTEBOOK must be a .ipynb file, not 'extra'"),
+        (("list", "a.ipynb", "b.ipynb"), "takes [NOTEBOOK]"),
+        (
+            ("list", "a.ipynb", "--all-servers"),
+            "--all-servers lists every run: it takes no NOTEBOOK",
+        ),
         (("list", "--all-servers"), "--all-servers reads the runs database, not a server"),
         (("list", "--all-servers=yes"), "option --all-servers takes no value"),
         (("show",), "takes ID"),
@@ -423,6 +428,22 @@ def test_real_server_found_from_its_root_and_same_db_path(tmp_path):
         assert str(sidecar) in named.err and one_line(named.err)
         logs = lapd("logs", json.loads(named.out)["runs"][0]["id"], f"--Lapd.db_path={sidecar}")
         assert logs.code == 0 and "headless\n" in logs.out, logs
+        # a notebook's path finds the journal of its headless runs beside it
+        train = str(jobs / "train.ipynb")
+        found = lapd("list", "--all", "--json", train)
+        ids = [r["id"] for r in json.loads(named.out)["runs"]]
+        assert found.code == 0 and [r["id"] for r in json.loads(found.out)["runs"]] == ids, found
+        assert "train.ipynb has headless runs: reading its journal" in found.err, found
+        shown = lapd("show", train, "--json")
+        assert json.loads(shown.out)["id"] == json.loads(named.out)["runs"][0]["id"], shown
+        logs = lapd("logs", train)
+        assert logs.code == 0 and "headless\n" in logs.out, logs
+        # a notebook without one: the server's runs of it
+        served = lapd("list", "--all", "--json", "nb.ipynb")
+        assert [r["id"] for r in json.loads(served.out)["runs"]] == [run_id], served
+        assert json.loads(lapd("show", "nb.ipynb", "--json").out)["id"] == run_id
+        nothing = lapd("show", "other.ipynb")
+        assert nothing.code == 2 and "no runs of other.ipynb" in nothing.err, nothing
     finally:
         server.terminate()
         try:

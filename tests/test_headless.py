@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import DB, Headless, make_notebook, read_nb
+from conftest import CLI, DB, Headless, make_notebook, read_nb
 
 from jupyter_lapd.locks import notebook_lock
 from jupyter_lapd.streamfiles import folder_for
@@ -227,12 +227,20 @@ def test_usage_errors_exit_2_and_change_nothing(lapd_headless):
         (("nb.ipynb", "-p", "alpha"), "-p needs a NAME and a VALUE"),
         (("nb.ipynb", "-p", "1x", "2"), "'1x' is not a Python identifier"),
         (("nb.ipynb", "--bogus"), "unknown option --bogus"),
+        (("nb.ipynb", "--setup-cells", "c0"), "--setup-cells needs --resume=from-failed"),
+        (
+            ("nb.ipynb", "--resume=from-failed", "--setup-cells", "c0,nope"),
+            "--setup-cells: Unknown cell id(s): nope",
+        ),
+        (("nb.ipynb", "--on-sigterm", "ignore"), "--on-sigterm must be interrupt or stop"),
+        (("nb.ipynb", "--grace", "0"), "--grace must be a positive number of seconds"),
     ]
     cases = [((args[0], "--headless", *args[1:]), message) for args, message in cases]
     cases += [
         (("nb.ipynb", "--resume"), "--resume needs --headless"),
         (("nb.ipynb", "-p", "a", "1"), "-p needs --headless"),
         (("nb.ipynb", "--output", "o.ipynb"), "--output needs --headless"),
+        (("nb.ipynb", "--grace", "5"), "--grace needs --headless"),
     ]
     before = {p.name: p.read_bytes() for p in lapd_headless.folder.iterdir()}
     with ThreadPoolExecutor(max_workers=3) as pool:  # no kernel starts: only startup costs
@@ -320,6 +328,105 @@ def test_resume_from_failed_keeps_the_cells_that_finished(lapd_headless):
     first, second = lapd_headless.runs()
     assert second["resumed_from"] == first["id"] and second["status"] == "completed"
     assert [c["id"] for c in second["cells"]] == ["c2", "c3"]
+
+
+# a training loop's way with a stop notice: save on KeyboardInterrupt, then stop
+CHECKPOINTED = (
+    "import time\nprint('training', flush=True)\ntry:\n    while True:\n"
+    "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n"
+    "    print('checkpoint saved', flush=True)\n    raise"
+)
+# code that swallows every interrupt: only the grace ends it
+STUBBORN = (
+    "import time\nprint('stubborn', flush=True)\nwhile True:\n    try:\n"
+    "        time.sleep(0.05)\n    except KeyboardInterrupt:\n        print('ignored')"
+)
+
+
+@pytest.mark.parametrize("mode", ["interrupt", "stop"])
+def test_sigterm_interrupts_the_kernel_so_the_cell_can_save_a_checkpoint(lapd_headless, mode):
+    path = lapd_headless.notebook(["print('one')", CHECKPOINTED, "print('never')"])
+    args = ["--on-sigterm", mode] if mode == "stop" else []  # interrupt: the default
+    proc = lapd_headless.start("nb.ipynb", "--headless", *args, stdout=subprocess.DEVNULL)
+    wait_for(lambda: shows(path, 1, "training"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    nb = read_nb(path)
+    saved = "checkpoint saved" in texts(nb)[1]
+    assert saved == (mode == "interrupt"), texts(nb)
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert [e.ename for e in errors] == (["KeyboardInterrupt"] if saved else [])
+    # the note comes last, after what the interrupted code printed
+    assert nb.cells[1].outputs[-1].text.startswith("jupyter_lapd: run interrupted: stopped by")
+    (run,) = lapd_headless.runs()
+    assert run["status"] == "interrupted" and run["error"] == "stopped by SIGTERM"
+    assert [c["status"] for c in run["cells"]] == ["done", "error", "skipped"]
+
+
+def test_sigterm_stops_code_that_ignores_the_interrupt_within_the_grace(lapd_headless):
+    path = lapd_headless.notebook([STUBBORN, "print('never')"])
+    proc = lapd_headless.start("nb.ipynb", "--headless", "--grace", "3", stdout=subprocess.DEVNULL)
+    wait_for(lambda: shows(path, 0, "stubborn"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143  # without the grace it would run forever
+    assert "ignored" in texts(read_nb(path))[0]
+    (run,) = lapd_headless.runs()
+    assert run["status"] == "interrupted"
+
+
+SETUP = "data = [1, 2, 3]\nprint('loaded')"
+USES_DATA = (
+    "import os, time\nprint('three', sum(data), flush=True)\n"
+    "while not os.path.exists('go'):\n    time.sleep(0.1)\nprint('released')"
+)
+
+
+def killed_mid_run(lapd_headless: Headless, tags: list[str]) -> Path:
+    """A notebook whose setup cell loads data that the cell the kill cuts off uses."""
+    path = lapd_headless.notebook([SETUP, "print('one')", USES_DATA, "print(len(data))"])
+    nb = read_nb(path)
+    nb.cells[0].metadata["tags"] = tags
+    nbformat.write(nb, path)
+    proc = lapd_headless.start("nb.ipynb", "--headless", stdout=subprocess.DEVNULL)
+    wait_for(lambda: shows(path, 2, "three 6"))
+    proc.kill()  # no notice at all
+    proc.wait()
+    (lapd_headless.folder / "go").touch()
+    return path
+
+
+@pytest.mark.parametrize("how", ["tag", "option"])
+def test_resume_from_failed_reruns_the_setup_cells_first(lapd_headless, how):
+    path = killed_mid_run(lapd_headless, ["setup"] if how == "tag" else [])
+    count = read_nb(path).cells[1].execution_count
+    given = ["--setup-cells", "c0"] if how == "option" else []
+    result = lapd_headless("nb.ipynb", "--headless", "--resume=from-failed", *given)
+    assert result.returncode == 0, result
+    assert "no setup cells" not in result.stderr
+    nb = read_nb(path)
+    assert texts(nb) == ["loaded\n", "one\n", "three 6\nreleased\n", "3\n"]
+    assert nb.cells[1].execution_count == count  # kept, not run again
+    assert [c.execution_count for c in (nb.cells[0], nb.cells[2], nb.cells[3])] == [1, 2, 3]
+    first, second = lapd_headless.runs()
+    assert second["resumed_from"] == first["id"] and second["status"] == "completed"
+    assert [c["id"] for c in second["cells"]] == ["c0", "c2", "c3"]
+    assert second["setup_cells"] == ["c0"] and first["setup_cells"] == []
+    shown = subprocess.run(
+        [*CLI[:-1], "show", second["id"], f"--Lapd.db_path={DB}"],
+        cwd=lapd_headless.folder, env=lapd_headless.env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "setup     reran c0" in shown.stdout, shown
+
+
+def test_resume_from_failed_without_setup_cells_names_the_cells_to_tag(lapd_headless):
+    path = killed_mid_run(lapd_headless, [])
+    result = lapd_headless("nb.ipynb", "--headless", "--resume=from-failed")
+    assert result.returncode == 1, result  # as before: the resumed cell lacks `data`
+    assert (
+        "resuming at cell c2 with no setup cells, but cells c0 define names the resumed cells "
+        "use: tag them 'setup' or pass --setup-cells c0"
+    ) in result.stderr
+    assert "NameError" in str(read_nb(path).cells[2].outputs)
 
 
 def test_resume_with_nothing_to_resume_starts_a_new_run(lapd_headless):

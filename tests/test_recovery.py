@@ -199,6 +199,95 @@ def test_rerun_on_restart_starts_a_linked_run_on_a_fresh_kernel(tmp_path):
         server.stop()
 
 
+def test_rerun_from_failed_on_restart_reruns_the_setup_cells_then_the_rest(tmp_path):
+    server = ServerProcess(
+        tmp_path / "home", tmp_path / "root", on_server_restart="rerun_from_failed"
+    )
+    gated = (
+        "import os, time\nprint('three', sum(data), flush=True)\n"
+        "while not os.path.exists('go'):\n    time.sleep(0.1)\nprint('released')"
+    )
+    nb = make_notebook(["data = [1, 2, 3]", "print('one')", gated, "print(len(data))"])
+    nb.cells[0].metadata["tags"] = ["setup"]
+    path = server.root / "nb.ipynb"
+    nbformat.write(nb, path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+
+        def c1_end_journaled() -> bool:
+            conn = sqlite3.connect(server.home / "runs.db", timeout=30)
+            try:
+                rows = conn.execute(
+                    "SELECT event FROM journal WHERE run_id = ? AND type = 'cell_end'",
+                    (run["id"],),
+                ).fetchall()
+            finally:
+                conn.close()
+            return any(json.loads(row[0]).get("cell_id") == "c1" for row in rows)
+
+        wait_for(lambda: cell_status(server, run["id"], "c2") == "running")
+        wait_for(c1_end_journaled)  # what a kill leaves of c1: finished
+        server.kill9()
+        (server.root / "go").touch()
+        server.start()
+
+        def reruns() -> list[dict]:
+            runs = server.request("GET", "lapd/api/runs")["runs"]
+            return [r for r in runs if r["resumed_from"] == run["id"]]
+
+        wait_for(lambda: bool(reruns()), timeout=60)
+        rerun_id = reruns()[0]["id"]
+        wait_for(
+            lambda: server.request("GET", f"lapd/api/runs/{rerun_id}")["status"] == "completed",
+            timeout=120,
+        )
+        rerun = server.request("GET", f"lapd/api/runs/{rerun_id}")
+        assert [c["id"] for c in rerun["cells"]] == ["c0", "c2", "c3"]
+        assert rerun["setup_cells"] == ["c0"]
+        nb = read_nb(path)
+        assert nb.cells[1].execution_count == 2  # the first run's, kept: not run again
+        assert [nb.cells[i].execution_count for i in (0, 2, 3)] == [1, 2, 3]
+        assert nb.cells[2].outputs[-1]["text"].endswith("released\n")
+        assert nb.cells[3].outputs[0]["text"] == "3\n"
+    finally:
+        server.stop()
+
+
+CHECKPOINTED = (
+    "import time\nprint('training', flush=True)\ntry:\n    while True:\n"
+    "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n"
+    "    print('checkpoint saved', flush=True)\n    raise"
+)
+
+
+@pytest.mark.parametrize("mode", ["interrupt", "stop"])
+def test_sigterm_to_the_server_lets_the_running_cell_save_a_checkpoint(tmp_path, mode):
+    config = {"on_sigterm": mode} if mode == "stop" else {}  # interrupt: the default
+    server = ServerProcess(tmp_path / "home", tmp_path / "root", **config)
+    path = server.root / "nb.ipynb"
+    nbformat.write(make_notebook(["print('one')", CHECKPOINTED, "print('never')"]), path)
+    server.start()
+    try:
+        run = server.request("POST", "lapd/api/runs", {"path": "nb.ipynb"})
+        wait_for(lambda: cell_status(server, run["id"], "c1") == "running")
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=60)
+    finally:
+        server.stop()
+    nb = read_nb(path)
+    texts = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert ("checkpoint saved" in texts) == (mode == "interrupt"), texts
+    assert "shut down" in nb.cells[1].outputs[-1]["text"]
+    assert nb.cells[2].outputs == []
+    server.start()
+    try:
+        record = server.request("GET", f"lapd/api/runs/{run['id']}")
+        assert record["status"] == "interrupted" and "shut down" in record["error"]
+    finally:
+        server.stop()
+
+
 @pytest.mark.fault
 def test_sigterm_writes_outputs_and_marks_runs_interrupted(tmp_path):
     server = ServerProcess(tmp_path / "home", tmp_path / "root")

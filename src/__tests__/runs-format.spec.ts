@@ -11,8 +11,10 @@ import {
   formatProgress,
   isActive,
   isFinal,
-  progressFraction
+  progressFraction,
+  resumeLabel
 } from '../runs/format';
+import { nullTranslator } from '@jupyterlab/translation';
 
 function run(fields: Partial<IRun>): IRun {
   return {
@@ -128,5 +130,23 @@ describe('paths', () => {
     expect(dirName('dir/sub/nb.ipynb')).toBe('dir/sub');
     expect(baseName('nb.ipynb')).toBe('nb.ipynb');
     expect(dirName('nb.ipynb')).toBe('');
+  });
+});
+
+describe('resumeLabel', () => {
+  const trans = nullTranslator.load('jupyterlab');
+
+  it('says a resumed run reran its setup cells first, naming them', () => {
+    expect(resumeLabel(trans, { setup_cells: ['a1', 'b2'] })).toBe(
+      'Resumed, 2 setup cells rerun first: a1, b2'
+    );
+    expect(resumeLabel(trans, { setup_cells: ['a1'] })).toBe(
+      'Resumed, 1 setup cell rerun first: a1'
+    );
+  });
+
+  it('says only "Resumed" without setup cells (or from an older server)', () => {
+    expect(resumeLabel(trans, { setup_cells: [] })).toBe('Resumed');
+    expect(resumeLabel(trans, {})).toBe('Resumed');
   });
 });

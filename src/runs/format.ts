@@ -1,3 +1,5 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
+
 import { IRun, RunStatus } from '../api';
 
 /**
@@ -126,4 +128,23 @@ export function dirName(path: string): string {
 
 function pad2(value: number): string {
   return value < 10 ? `0${value}` : `${value}`;
+}
+
+/**
+ * What a resumed run did first: "Resumed, 2 setup cells rerun first" (or none).
+ */
+export function resumeLabel(
+  trans: TranslationBundle,
+  run: Pick<IRun, 'setup_cells'>
+): string {
+  const setup = run.setup_cells?.length ?? 0;
+  if (setup === 0) {
+    return trans.__('Resumed');
+  }
+  return trans._n(
+    'Resumed, %1 setup cell rerun first: %2',
+    'Resumed, %1 setup cells rerun first: %2',
+    setup,
+    (run.setup_cells ?? []).join(', ')
+  );
 }

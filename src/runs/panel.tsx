@@ -16,7 +16,8 @@ import {
   formatElapsed,
   formatProgress,
   isActive,
-  progressFraction
+  progressFraction,
+  resumeLabel
 } from './format';
 import { runsIcon } from './icons';
 import { IRunsModel, RUNS_PANEL_ID } from './tokens';
@@ -215,6 +216,14 @@ export class RunsPanel extends VDomRenderer<IRunsModel> {
             {elapsed === null ? '' : formatElapsed(elapsed)}
           </span>
         </div>
+        {run.resumed_from && (
+          <div
+            className="jp-lapd-RunsPanel-resumed"
+            title={trans.__('Resumes run %1', run.resumed_from)}
+          >
+            {resumeLabel(trans, run)}
+          </div>
+        )}
         {run.error && (
           <div className="jp-lapd-RunsPanel-runError" title={run.error}>
             {run.error}
