@@ -40,7 +40,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml package.json
 	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
 	rm -f jupyter_lapd/labextension/install.json
-	$(BIN)/python -m pip install -e ".[dev,test]"
+	$(BIN)/python -m pip install -e ".[dev,test,examples]"
 	$(BIN)/jupyter-builder develop --overwrite .
 	touch $@
 
