@@ -190,11 +190,10 @@ class LogsCommand(LapdCommand):
             if not self.follow:
                 snapshot = await client.snapshot(run_id)
                 outputs = snapshot.get("outputs") or {}
-                if render.elided(outputs):
-                    # the server bounds big streams (max_output_bytes); the journal in
-                    # the database, when this machine has it, holds every byte
-                    outputs = self.whole_outputs(run_id) or outputs
-                writer.snapshot(snapshot["run"], outputs)
+                # the server bounds big streams (max_output_bytes); the journal in the
+                # database, when this machine has it, holds every byte
+                if not render.elided(outputs) or not self.whole_log(writer, snapshot["run"]):
+                    writer.snapshot(snapshot["run"], outputs)
                 return 0
             async for event in client.events(run_id):
                 writer.event(event)
@@ -203,13 +202,16 @@ class LogsCommand(LapdCommand):
         finally:
             client.close()
 
-    def whole_outputs(self, run_id: str) -> dict[str, Any] | None:
-        """Every output of the run, unbounded, from the local database if it has the run."""
+    def whole_log(self, writer: render.LogWriter, run: dict[str, Any]) -> bool:
+        """Write the run's whole log from the local database, if it has the run."""
         if not os.path.exists(self.db_path):
-            return None
+            return False
         database = DatabaseRuns(self.db_path)
         try:
-            return database.outputs(run_id) if database.has_run(run_id) else None
+            if not database.has_run(str(run["id"])):
+                return False
+            database.write_log(writer, run)
+            return True
         finally:
             database.close()
 
@@ -219,7 +221,7 @@ class LogsCommand(LapdCommand):
         database = self.database(reason, server)
         try:
             run = database.resolve(prefix)
-            writer.snapshot(run, database.outputs(str(run["id"])))
+            database.write_log(writer, run)
         finally:
             database.close()
         if self.follow and run["status"] in ACTIVE:

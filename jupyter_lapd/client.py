@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+if TYPE_CHECKING:
+    from .render import LogWriter
 
 Run = dict[str, Any]
 Event = dict[str, Any]
@@ -383,11 +386,12 @@ class DatabaseRuns:
     def has_run(self, run_id: str) -> bool:
         return self._store is not None and self._store.get_run(run_id, self.root) is not None
 
-    def outputs(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Each cell's outputs, rebuilt from the run's journal."""
-        from .outputs import replay
+    def write_log(self, writer: LogWriter, run: Run) -> None:
+        """Write the run's log (``run`` with its cells) from its journal, every byte of
+        it, in bounded memory (``runlog.py``)."""
+        from .runlog import write_log
 
         if self._store is None:
-            return {}
-        model = replay(self._store.read_events(run_id), max_output_bytes=None)  # all of it
-        return {cell_id: model.outputs(cell_id) for cell_id in model.cell_ids()}
+            writer.snapshot(run, {})
+            return
+        write_log(writer, run, self._store)

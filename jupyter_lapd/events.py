@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,15 +192,27 @@ class EventHub:
         if channel is not None:
             channel.subscribers.discard(queue)
 
-    async def history(self, run_id: str, since: int) -> list[Event]:
-        """Events with ``seq > since`` from the journal and from what is not journaled yet."""
-        channel = self._channels.get(run_id)
-        pending = list(channel.unjournaled) if channel else []
-        stored: list[Event] = await self._db_call(self._store.read_events, run_id, since)
-        seen = {e["seq"] for e in stored}
-        merged = stored + [e for e in pending if e["seq"] > since and e["seq"] not in seen]
-        merged.sort(key=lambda e: int(e["seq"]))
-        return merged
+    async def history(self, run_id: str, since: int) -> AsyncIterator[Event]:
+        """Events with ``seq > since`` in order, from the journal a page at a time (a run
+        that printed a gigabyte is replayed in the memory of a page), then from what is
+        not journaled yet.
+
+        What is not journaled is taken before each page is read: events leave that list
+        only once committed, so an event missing from the last (empty) page was still in
+        the list taken before it, or published since, which a subscriber gets live.
+        """
+        while True:
+            channel = self._channels.get(run_id)
+            pending = list(channel.unjournaled) if channel else []
+            page: list[Event] = await self._db_call(self._store.read_page, run_id, since)
+            if not page:
+                break
+            for event in page:
+                yield event
+            since = int(page[-1]["seq"])
+        for event in sorted(pending, key=lambda e: int(e["seq"])):
+            if event["seq"] > since:
+                yield event
 
     # -- journal ----------------------------------------------------------------------
 

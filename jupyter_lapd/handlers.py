@@ -214,7 +214,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 snapshot["replay_from"] = last = since
             await self._send(snapshot)
             if since is not None:
-                for event in await manager.hub.history(run_id, since):
+                async for event in manager.hub.history(run_id, since):
                     if event["seq"] > last:
                         await self._send(event)
                         last = event["seq"]

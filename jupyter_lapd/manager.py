@@ -29,7 +29,7 @@ from .models import (
     StorageError,
     utcnow,
 )
-from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel
 from .recovery import STALE_REASON, interrupt_stale_run
 from .runner import ActiveRun
 from .store import Store
@@ -405,16 +405,22 @@ class RunManager:
                 snap.pop("outputs")
             return snap
         record = await self.get_run(run_id)
-        events = await self.db_call(self.store.read_events, run_id, 0)
-        snap = {
-            "seq": events[-1]["seq"] if events else 0,
+        if not with_outputs:
+            seq = await self.db_call(self.store.last_seq, run_id)
+            return {"seq": seq, "type": "snapshot", "run": record.to_dict(with_cells=True)}
+        # a page at a time: a run that printed a gigabyte is read in the memory of its
+        # bounded outputs, the loop free between pages
+        model, seq = OutputModel(self.max_output_bytes, run_id), 0
+        while page := await self.db_call(self.store.read_page, run_id, seq):
+            for event in page:
+                model.apply(event)
+            seq = int(page[-1]["seq"])
+        return {
+            "seq": seq,
             "type": "snapshot",
             "run": record.to_dict(with_cells=True),
+            "outputs": {cid: model.outputs(cid, cursor=True) for cid in model.cell_ids()},
         }
-        if with_outputs:
-            model = replay(events, self.max_output_bytes, run_id)
-            snap["outputs"] = {cid: model.outputs(cid, cursor=True) for cid in model.cell_ids()}
-        return snap
 
     # -- internals --------------------------------------------------------------------
 

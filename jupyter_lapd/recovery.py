@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import nbformat
@@ -13,7 +14,7 @@ from . import events as ev
 from .cellmerge import cell_states, note_output, notebook_meta, write_cells
 from .models import CellStatus, LapdError, RunRecord, RunStatus, isoformat, parse_time, utcnow
 from .notebooks import resolve_path
-from .outputs import DEFAULT_MAX_OUTPUT_BYTES, replay
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, OutputModel
 from .store import Store
 
 STALE_REASON = "the server stopped while the run was active"
@@ -34,10 +35,16 @@ def interrupt_stale_run(
     Synchronous and blocking: the manager calls it from its database thread at startup;
     a headless run calls it for a run whose process died, with its own ``reason``.
     """
-    events = store.read_events(record.id)
-    seq = events[-1]["seq"] if events else 0
+    # one pass over the journal a page at a time: a run that printed a gigabyte is
+    # recovered in the memory of its bounded outputs
+    model = OutputModel(max_output_bytes, run_id=record.id)
+    seq = 0
+    cells = _CellFollower(record)
+    for event in store.events(record.id):
+        model.apply(event)
+        cells.follow(event)
+        seq = int(event["seq"])
     added: list[dict[str, Any]] = []
-    follow_cells(record, events)
     running = record.current_cell_id
     now = utcnow()
     if running is not None:
@@ -54,7 +61,8 @@ def interrupt_stale_run(
     seq += 1
     added.append({"seq": seq, "type": "run", "run": record.to_dict(with_cells=False)})
     store.append_events(record.id, added)
-    model = replay(events + added, max_output_bytes, run_id=record.id)
+    for event in added:
+        model.apply(event)
     if model.cell_ids():
         try:
             _, os_path = resolve_path(root_dir, record.path)
@@ -67,19 +75,30 @@ def interrupt_stale_run(
     return record
 
 
-def follow_cells(record: RunRecord, events: list[dict[str, Any]]) -> None:
+def follow_cells(record: RunRecord, events: Iterable[dict[str, Any]]) -> None:
     """Bring the record's cells up to what the journal says they did.
 
     A run saves its record at most every few tenths of a second, but journals each cell's
     start and end: after a kill the journal is the newer of the two, so a cell it shows
     ended is not taken for the one that was running.
     """
-    known = {cell.id for cell in record.cells}
+    follower = _CellFollower(record)
     for event in events:
+        follower.follow(event)
+
+
+class _CellFollower:
+    """``follow_cells`` an event at a time."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.known = {cell.id for cell in record.cells}
+
+    def follow(self, event: dict[str, Any]) -> None:
         kind, cell_id = event.get("type"), event.get("cell_id")
-        if cell_id not in known or kind not in (ev.CELL_START, ev.CELL_END):
-            continue
-        cell = record.cell(cell_id)
+        if cell_id not in self.known or kind not in (ev.CELL_START, ev.CELL_END):
+            return
+        cell = self.record.cell(cell_id)
         if kind == ev.CELL_START:
             cell.status = CellStatus.RUNNING
             cell.started = parse_time(event.get("started")) or cell.started

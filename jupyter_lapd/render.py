@@ -216,14 +216,26 @@ class LogWriter:
         self._at_line_start = True
 
     def snapshot(self, run: Run, outputs: Mapping[str, Sequence[Output]]) -> None:
-        self._learn(run)
+        self.begin(run)
         for cell in run.get("cells") or []:
             shown = outputs.get(cell["id"], [])
             if cell["status"] in ("queued", "skipped") and not shown:
                 continue
-            self._header(str(cell["id"]), str(cell["status"]), cell.get("execution_count"))
+            self.cell(cell)
             for output in shown:
-                self._write(output_text(output, self._keep_ansi))
+                self.output(output)
+
+    def begin(self, run: Run) -> None:
+        """Start the log of ``run`` (its cells numbered as in the run)."""
+        self._learn(run)
+
+    def cell(self, cell: Mapping[str, Any]) -> None:
+        """The header of one of the run's cells, as it ended."""
+        self._header(str(cell["id"]), str(cell["status"]), cell.get("execution_count"))
+
+    def output(self, output: Output) -> None:
+        """One output of the cell whose header came last (or a piece of a stream's text)."""
+        self._write(output_text(output, self._keep_ansi))
 
     def event(self, event: Mapping[str, Any]) -> None:
         kind, cell_id = event.get("type"), event.get("cell_id")

@@ -111,7 +111,7 @@ def done_cells(store: Store, run_id: str) -> set[str]:
     outputs are too (the journal is written in order), so they need no rerun."""
     return {
         str(e["cell_id"])
-        for e in store.read_events(run_id)
+        for e in store.events(run_id, texts=False)
         if e["type"] == CELL_END and e.get("status") == CellStatus.DONE.value
     }
 
@@ -119,7 +119,7 @@ def done_cells(store: Store, run_id: str) -> set[str]:
 def replay_into(store: Store, run_id: str, os_path: str) -> None:
     """Put everything a run journaled into its notebook (idempotent): a killed process
     journaled up to a flush interval more than it wrote."""
-    model = replay(store.read_events(run_id))
+    model = replay(store.events(run_id))
     if model.cell_ids() and os.path.exists(os_path):
         write_cells(os_path, cell_states(model), meta=notebook_meta(model))
 

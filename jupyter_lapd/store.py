@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,8 @@ SCHEMA_VERSION = 5
 # Seconds opening the database waits for a lock another program holds: a server starting
 # over a database kept locked says so in seconds rather than hanging its start.
 OPEN_WAIT = 5.0
+# Bytes of text a page of journal events holds (``Store.read_page``).
+PAGE_BYTES = 8 * 1024 * 1024
 
 # The journal's rows held up to a megabyte of printed text each (up to 16 K characters
 # since version 5, longer texts going to the run's stream file): a table with a rowid
@@ -319,13 +321,58 @@ class Store:
                 )
 
     def read_events(self, run_id: str, since: int = 0) -> list[dict[str, Any]]:
-        """Journal events of a run with ``seq > since``, in order."""
+        """Journal events of a run with ``seq > since``, in order: all of them at once,
+        for runs known to be small; ``events`` reads any run in bounded memory."""
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
                 (run_id, since),
             ).fetchall()
         return journal_events(rows, self._streams, run_id)
+
+    def read_page(
+        self, run_id: str, since: int = 0, texts: bool = True, budget: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The next events of a run after ``since``, in order, as many as fit in ``budget``
+        bytes of text (at least one): a run that printed a gigabyte is read a page at a
+        time. Without ``texts``, stream outputs come without their text (``""``), and the
+        stream file is not read at all."""
+        budget = PAGE_BYTES if budget is None else budget
+        columns = _JOURNAL_COLUMNS if texts else "event, NULL, NULL, NULL"
+        size = "LENGTH(event) + COALESCE(LENGTH(text), 0) + COALESCE(text_bytes, 0)"
+        rows: list[tuple[str, str | None, int | None, int | None]] = []
+        with self._lock:
+            cursor = self._conn.execute(
+                f"SELECT {columns}, {size} FROM journal WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, since),
+            )
+            try:
+                used = 0
+                for event, text, at, length, size in cursor:
+                    cost = size if texts else len(event)
+                    if rows and used + cost > budget:
+                        break
+                    rows.append((event, text, at, length))
+                    used += cost
+            finally:
+                cursor.close()
+        events = journal_events(rows, self._streams, run_id)
+        if not texts:
+            for event in events:
+                output = event.get("output")
+                if isinstance(output, dict) and output.get("output_type") == "stream":
+                    output["text"] = ""
+        return events
+
+    def events(self, run_id: str, since: int = 0, texts: bool = True) -> Iterator[dict[str, Any]]:
+        """Every journal event of a run after ``since``, in order, read a page at a time
+        (``read_page``): memory holds one page, whatever the run printed."""
+        while True:
+            page = self.read_page(run_id, since, texts)
+            if not page:
+                return
+            yield from page
+            since = int(page[-1]["seq"])
 
     def last_seq(self, run_id: str) -> int:
         with self._lock:

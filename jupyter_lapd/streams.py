@@ -215,6 +215,16 @@ class StreamOutput:
         if lines:
             self._tail.add(lines)
 
+    def drain(self) -> str:
+        """The completed lines not drained before, forgotten here (unbounded streams only):
+        text never reaches back past a newline, so they are final. A log printed from a
+        journal holds one line of a gigabyte stream this way; ``text()`` then gives the
+        unfinished line."""
+        assert self._limit is None, "a bounded stream keeps its head and tail"
+        done = "".join(self._blocks) + "".join(self._recent)
+        self._blocks, self._recent, self._text = [], [], None
+        return done
+
     def text(self, cursor: bool = False) -> str:
         """The text as JupyterLab shows it; with ``cursor``, followed (when the cursor is
         inside the unfinished line) by ``\\r`` and the line up to the cursor."""
