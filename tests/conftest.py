@@ -243,6 +243,12 @@ def run_with_nbclient(nb: nbformat.NotebookNode, folder: Path) -> nbformat.Noteb
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "jupyter_lapd.cli", "run"]
 DB = ".nb.ipynb.lapd.db"
+# a training loop's way with a stop notice: save on KeyboardInterrupt, then stop
+CHECKPOINTED = (
+    "import time\nprint('training', flush=True)\ntry:\n    while True:\n"
+    "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n"
+    "    print('checkpoint saved', flush=True)\n    raise"
+)
 
 
 def env_for(tmp: Path) -> dict[str, str]:

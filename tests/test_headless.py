@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import CLI, DB, Headless, make_notebook, read_nb
+from conftest import CHECKPOINTED, CLI, DB, Headless, make_notebook, read_nb
 
 from jupyter_lapd.locks import notebook_lock
 from jupyter_lapd.streamfiles import folder_for
@@ -330,12 +330,6 @@ def test_resume_from_failed_keeps_the_cells_that_finished(lapd_headless):
     assert [c["id"] for c in second["cells"]] == ["c2", "c3"]
 
 
-# a training loop's way with a stop notice: save on KeyboardInterrupt, then stop
-CHECKPOINTED = (
-    "import time\nprint('training', flush=True)\ntry:\n    while True:\n"
-    "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n"
-    "    print('checkpoint saved', flush=True)\n    raise"
-)
 # code that swallows every interrupt: only the grace ends it
 STUBBORN = (
     "import time\nprint('stubborn', flush=True)\nwhile True:\n    try:\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import make_notebook, read_nb
+from conftest import CHECKPOINTED, make_notebook, read_nb
 from server_process import ServerProcess
 
 from jupyter_lapd.models import CellRecord, CellStatus, RunRecord, RunStatus
@@ -252,13 +252,6 @@ def test_rerun_from_failed_on_restart_reruns_the_setup_cells_then_the_rest(tmp_p
         assert nb.cells[3].outputs[0]["text"] == "3\n"
     finally:
         server.stop()
-
-
-CHECKPOINTED = (
-    "import time\nprint('training', flush=True)\ntry:\n    while True:\n"
-    "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n"
-    "    print('checkpoint saved', flush=True)\n    raise"
-)
 
 
 @pytest.mark.parametrize("mode", ["interrupt", "stop"])

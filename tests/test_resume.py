@@ -57,9 +57,9 @@ def test_names_a_cell_defines_and_uses():
 
 def test_the_hint_names_the_finished_cells_that_define_what_resumed_cells_use():
     nb = make_notebook(
-        ["import math\ndata = [1]", "unused = 2", "model = len(data)", "print(model, math.pi)"]
+        ["import math\ndata = [1]", "model = 2", "model = len(data)", "print(model, math.pi)"]
     )
-    assert defining_cells(nb, ["c0", "c1", "c2"], ["c3"]) == ["c0", "c2"]
+    assert defining_cells(nb, ["c0", "c1", "c2"], ["c3"]) == ["c0", "c1", "c2"]
     # a resumed cell that defines the name again before it is read takes it from itself
     assert defining_cells(nb, ["c0", "c1"], ["c2", "c3"]) == ["c0"]
     plan = from_failed(nb, ["c0", "c1", "c2", "c3"], {"c0", "c1"})
