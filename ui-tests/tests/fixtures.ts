@@ -100,11 +100,20 @@ function observeDialogs(): void {
   const report = (dialog: Element) => {
     if (!reported.has(dialog)) {
       reported.add(dialog);
-      // read once the dialog has rendered its title, buttons and body
-      setTimeout(() => {
+      // read once the dialog has rendered its title (on a slow machine its body and
+      // buttons can come first), or once it is gone, or after 5 s whatever it shows
+      const read = (tries: number) => {
+        const title = dialog
+          .querySelector('.jp-Dialog-header')
+          ?.textContent?.trim();
+        if (!title && dialog.isConnected && tries > 0) {
+          setTimeout(() => read(tries - 1), 50);
+          return;
+        }
         const text = (dialog.textContent ?? '').replace(/\s+/g, ' ').trim();
         w.lapdDialogShown(text.slice(0, 500));
-      }, 100);
+      };
+      setTimeout(() => read(100), 50);
     }
   };
   const start = () => {
