@@ -3,6 +3,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { CellStatus, IRun, isRunActive } from './api';
+import { compactEvents } from './eventbatch';
 import { RunCells } from './runcells';
 import { IFlushState, IRunEvent, ISnapshotEvent } from './runevents';
 
@@ -137,26 +138,59 @@ export class NotebookRunModel implements IDisposable {
    * @returns whether the event was applied (false: a duplicate, or out of order).
    */
   apply(event: IRunEvent): boolean {
-    if (this._isDisposed) {
-      return false;
+    return this.applyAll([event])[0];
+  }
+
+  /**
+   * Apply the events of the run's socket that arrived within one animation frame, in
+   * order, as one change: the outputs a later event of the batch clears are never added,
+   * and a cell's stream fragments are added at once (`compactEvents`).
+   *
+   * @returns for each event, whether it was applied (false: a duplicate, out of order,
+   * or after a gap that asks for a snapshot).
+   */
+  applyAll(events: IRunEvent[]): boolean[] {
+    const applied: boolean[] = [];
+    let pending: Exclude<IRunEvent, ISnapshotEvent>[] = [];
+    const applyPending = () => {
+      for (const event of compactEvents(pending) as typeof pending) {
+        if (this._isDisposed) {
+          break; // the run ended, and its page let go of it
+        }
+        this._applyOne(event);
+      }
+      pending = [];
+    };
+    for (const event of events) {
+      if (this._isDisposed) {
+        applied.push(false);
+      } else if (event.type === 'snapshot') {
+        applyPending();
+        applied.push(this._applySnapshot(event));
+      } else if (
+        this._lastSeq === null ||
+        this._needsSnapshot ||
+        event.seq <= this._lastSeq
+      ) {
+        applied.push(false);
+      } else if (event.seq !== this._lastSeq + 1) {
+        console.warn(
+          `jupyter_lapd: run ${this._run.id} jumped from seq ${this._lastSeq} to ${event.seq}; asking for a snapshot`
+        );
+        applyPending();
+        this._requestSnapshot();
+        applied.push(false);
+      } else {
+        this._lastSeq = event.seq;
+        pending.push(event);
+        applied.push(true);
+      }
     }
-    if (event.type === 'snapshot') {
-      return this._applySnapshot(event);
-    }
-    if (this._lastSeq === null || this._needsSnapshot) {
-      return false;
-    }
-    if (event.seq <= this._lastSeq) {
-      return false;
-    }
-    if (event.seq !== this._lastSeq + 1) {
-      console.warn(
-        `jupyter_lapd: run ${this._run.id} jumped from seq ${this._lastSeq} to ${event.seq}; asking for a snapshot`
-      );
-      this._requestSnapshot();
-      return false;
-    }
-    this._lastSeq = event.seq;
+    applyPending();
+    return applied;
+  }
+
+  private _applyOne(event: Exclude<IRunEvent, ISnapshotEvent>): void {
     switch (event.type) {
       case 'run':
         this._run = { ...event.run, cells: this._run.cells };
@@ -189,7 +223,6 @@ export class NotebookRunModel implements IDisposable {
         this._onFlushed(event);
         break;
     }
-    return true;
   }
 
   dispose(): void {

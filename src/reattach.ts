@@ -12,8 +12,10 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getRun, IRun, isRunActive, listRuns } from './api';
+import { FrameBatch } from './eventbatch';
 import { isCollaborative, SaveCheck } from './filestate';
 import { NotebookRunModel } from './notebookrun';
+import { IRunEvent } from './runevents';
 import { RunEventSocket } from './socket';
 
 /**
@@ -108,6 +110,21 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
     // run's state only (queued cells, status, cancel), and never the file's hash.
     const shared = isCollaborative(context);
     const view = new NotebookRunModel({ model, run, shared });
+    // Applied once per animation frame, however fast they come (FrameBatch).
+    const batch = new FrameBatch<IRunEvent>(events => {
+      const applied = view.applyAll(events);
+      events.forEach((event, index) => {
+        if (
+          applied[index] &&
+          !shared &&
+          event.type === 'snapshot' &&
+          event.replay_from === undefined &&
+          !event.flushed
+        ) {
+          void this._syncFile(context, view);
+        }
+      });
+    });
     const socket = new RunEventSocket({
       serverSettings: this._serverSettings,
       runId: run.id,
@@ -118,18 +135,13 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
             `jupyter_lapd: run ${run.id} resumed after seq ${event.replay_from}`
           );
         }
-        const applied = view.apply(event);
-        if (
-          applied &&
-          !shared &&
-          event.type === 'snapshot' &&
-          event.replay_from === undefined &&
-          !event.flushed
-        ) {
-          void this._syncFile(context, view);
-        }
+        batch.push(event);
       },
-      onClose: () => this._onSocketClosed(context, view)
+      onClose: () => {
+        // what arrived before the connection closed is applied before it resumes
+        batch.flush();
+        this._onSocketClosed(context, view);
+      }
     });
     this._saveCheck.watch(context);
     view.flushed.connect((_, flush) => {
@@ -148,6 +160,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       view,
       socket,
       dispose: () => {
+        batch.dispose();
         model.cells.changed.disconnect(onCellsChanged);
       }
     });

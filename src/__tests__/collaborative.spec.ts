@@ -15,7 +15,7 @@ import { NotebookRunModel } from '../notebookrun';
 import { adoptServerWrite, isCollaborative } from '../filestate';
 import { NotebookRuns } from '../reattach';
 import { IFlushState } from '../runevents';
-import { cell, loadedModel, outputs, stdout } from './fixtures';
+import { cell, loadedModel, manualFrames, outputs, stdout } from './fixtures';
 import {
   makeNotebook,
   RUN,
@@ -265,7 +265,13 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
     return { model, context, runs, get, contents, disk };
   }
 
+  let frames: ReturnType<typeof manualFrames>;
+  beforeEach(() => {
+    frames = manualFrames();
+  });
+
   afterEach(() => {
+    frames.restore();
     jest.restoreAllMocks();
   });
 
@@ -293,6 +299,7 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
       last_modified: '2026-01-01T00:00:09Z',
       hash: 'file'
     });
+    frames.run();
     await Promise.resolve();
     expect(get).not.toHaveBeenCalled();
     expect(context.updates).toEqual([]);
@@ -300,6 +307,7 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
     expect(runs.activeRun(docContext)?.id).toBe('r1');
 
     socket.send({ ...events[7], seq: 9 });
+    frames.run();
     expect(runs.activeRun(docContext)).toBeNull();
     expect(socket.readyState).toBe(3);
     runs.dispose();
@@ -311,6 +319,7 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
     const { model, context, runs, get, contents, disk } = setUp(false);
     const socket = FakeSocket.instances[0];
     socket.send(snapshot(0));
+    frames.run();
     await new Promise(resolve => setTimeout(resolve, 0));
     // The snapshot does not carry the last write: the page notes the file's state.
     expect(get).toHaveBeenCalledTimes(1);
@@ -329,6 +338,7 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
       last_modified: '2026-01-01T00:00:09Z',
       hash: 'file'
     });
+    frames.run();
     expect(outputs(model, 'c1')).toEqual([stdout('from the snapshot\na\n')]);
     // No write is the context's as it comes: each would count as a save of its own
     // and restart JupyterLab's autosave timer, which would then never fire.

@@ -125,3 +125,37 @@ export function feed(
   }
   return numbered;
 }
+
+/**
+ * Animation frames run by hand: the page applies a run's events once per frame
+ * (FrameBatch), and a test runs the frame when it wants the events applied. The clock
+ * stands still, so that no hand-over counts as slow and pauses the next one.
+ */
+export function manualFrames(): { run: () => void; restore: () => void } {
+  const g = globalThis as {
+    requestAnimationFrame?: (callback: FrameRequestCallback) => number;
+    cancelAnimationFrame?: (handle: number) => void;
+  };
+  const request = g.requestAnimationFrame;
+  const cancel = g.cancelAnimationFrame;
+  let waiting = new Map<number, FrameRequestCallback>();
+  let next = 1;
+  g.requestAnimationFrame = callback => {
+    waiting.set(next, callback);
+    return next++;
+  };
+  g.cancelAnimationFrame = handle => waiting.delete(handle);
+  const now = jest.spyOn(performance, 'now').mockReturnValue(0);
+  return {
+    run: () => {
+      const callbacks = [...waiting.values()];
+      waiting = new Map();
+      callbacks.forEach(callback => callback(0));
+    },
+    restore: () => {
+      g.requestAnimationFrame = request;
+      g.cancelAnimationFrame = cancel;
+      now.mockRestore();
+    }
+  };
+}
