@@ -23,7 +23,7 @@ export PATH := $(BIN):$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
-	conformance torture faults bench-load
+	conformance torture faults bench-load bench-ui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -151,6 +151,12 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 BENCH_ARGS ?=
 bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The page under heavy output: stock JupyterLab and Run in background side by side in
+# Debian's Chromium (bench/ui.py); bench/results/ui.json. BENCH_UI_ARGS="--rounds 1" etc.
+BENCH_UI_ARGS ?=
+bench-ui: build $(BENCH_STAMP) $(CHROMIUM)
+	$(BIN)/python -m bench.ui $(BENCH_UI_ARGS)
 
 # 200 runs through the queue (4 at a time) while 20 clients follow their events through
 # reconnect storms (bench/load.py); the result goes to bench/results/load.json.

@@ -40,18 +40,30 @@ class BenchServer:
     settings except the database path (so the benchmark measures what users get) and the
     kernels' history (``KERNEL_CONFIG``)."""
 
-    def __init__(self, home: Path, root: Path, **lapd_config: Any) -> None:
-        self.home, self.root = home, root
+    def __init__(self, home: Path, root: Path, lab: bool = False, **lapd_config: Any) -> None:
+        self.home, self.root, self.lab = home, root, lab
         self.db_path = str(home / "runs.db")
         self.runtime, self.config = home / "runtime", home / "config"
         ipython = home / "ipython"
         for folder in (root, self.runtime, self.config, home / "data", ipython / "profile_default"):
             folder.mkdir(parents=True, exist_ok=True)
         (ipython / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
-        config = {
+        config: dict[str, Any] = {
             "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True, **OPTIONAL_OFF}},
             "Lapd": {"db_path": self.db_path, **lapd_config},
         }
+        if lab:  # JupyterLab's page, driven by bench/ui.py through window.jupyterapp
+            # jupyter-collaboration's page extension needs its server extension, with
+            # real-time collaboration turned off there (the notebook is not shared).
+            extensions = config["ServerApp"]["jpserver_extensions"]
+            extensions.update(jupyterlab=True, jupyter_server_ydoc=True, jupyter_server_fileid=True)
+            config["YDocExtension"] = {"disable_rtc": True}
+            config["LabApp"] = {
+                "expose_app_in_browser": True,
+                "user_settings_dir": str(home / "settings"),
+                "workspaces_dir": str(home / "workspaces"),
+            }
+            _write_lab_settings(home / "settings")
         (self.config / "jupyter_server_config.json").write_text(json.dumps(config))
         self.env = {
             **os.environ,
@@ -73,7 +85,7 @@ class BenchServer:
         log = (self.home / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
+                sys.executable, "-m", "jupyterlab" if self.lab else "jupyter_server", "--allow-root", "--no-browser",
                 "--ServerApp.ip=127.0.0.1", "--port=0", f"--IdentityProvider.token={TOKEN}",
                 f"--ServerApp.root_dir={self.root}",
             ],
@@ -149,3 +161,15 @@ class BenchServer:
                 self.proc.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _write_lab_settings(folder: Path) -> None:
+    """A page that starts the notebook's kernel without asking and shows no news."""
+    settings = {
+        "notebook-extension/tracker": {"autoStartDefaultKernel": True},
+        "apputils-extension/notification": {"checkForUpdates": False, "fetchNews": "false"},
+    }
+    for name, values in settings.items():
+        path = folder / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))

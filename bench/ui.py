@@ -1,0 +1,403 @@
+"""``make bench-ui``: the page under heavy output, stock JupyterLab and Run in background
+side by side in one real JupyterLab and one Chromium (Debian's, ``/usr/bin/chromium``).
+
+Each trial opens a fresh browser context on a freshly generated notebook, waits for its
+kernel, then either runs it as JupyterLab does (``notebook:run-all-cells``, what
+Shift+Enter does for a one-cell notebook) or clicks Run in background
+(``lapd:run-all-in-background``). The tools alternate within a round, and the round's
+first tool alternates between rounds. The page measures itself:
+
+- long tasks: a ``PerformanceObserver`` of ``longtask`` entries (main-thread tasks over
+  50 ms) from the start of the run; the longest and their sum;
+- last line shown: ``performance.now()`` at the first animation frame whose cell's last
+  output node holds the scenario's final text, from the start;
+- heap: ``performance.memory.usedJSHeapSize`` after two forced garbage collections, once
+  the run has ended and its last line is shown.
+
+``reopen`` starts a long run of a notebook that holds 20 MB of earlier outputs, closes
+the page, and opens the notebook in a new one mid-run: "live after" is the time from the
+page's navigation until the running cell shows a line printed after the reopening. Stock
+JupyterLab cannot show a run it did not start (its outputs go to the page that started
+it): its row measures opening the same notebook while no run writes it.
+
+    python -m bench.ui                         # every scenario, 3 rounds
+    python -m bench.ui --rounds 1 --only lines_100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/ui.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from bench.server import FINAL, TOKEN, BenchServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHROMIUM = "/usr/bin/chromium"
+TOOLS = ("stock", "background")
+COMMANDS = {"stock": "notebook:run-all-cells", "background": "lapd:run-all-in-background"}
+# A trial that has not shown its last line by then is recorded as not finished.
+TRIAL_TIMEOUT = 240.0
+REOPEN_NOTEBOOK_BYTES = 20_000_000
+
+# Installed in every page before JupyterLab loads: the measures live in the page, so that
+# no round trip to this process is timed.
+PAGE_PROBE = """
+(() => {
+  const bench = (window.__bench = { longtasks: [], t0: null, shown: null, marker: null });
+  new PerformanceObserver(list => {
+    for (const entry of list.getEntries()) {
+      bench.longtasks.push([entry.startTime, entry.duration]);
+    }
+  }).observe({ type: 'longtask', buffered: true });
+  // The text of the last output node of the notebook's last code cell: the tail of the
+  // rendered stream (or of the one frame an animation shows).
+  const tail = () => {
+    const cells = document.querySelectorAll('.jp-Notebook .jp-CodeCell');
+    const cell = cells[cells.length - 1];
+    const children = cell ? cell.querySelectorAll('.jp-OutputArea-child') : [];
+    const child = children[children.length - 1];
+    const pre = child && child.querySelector('pre');
+    // the last nodes' text only: the whole text of a huge output is costly to join
+    let text = '';
+    for (let node = pre && pre.lastChild; node && text.length < 400; node = node.previousSibling) {
+      text = (node.textContent || '') + text;
+    }
+    return text.slice(-400);
+  };
+  bench.tail = tail;
+  const check = () => {
+    if (bench.shown === null && bench.marker !== null && bench.marker()) {
+      bench.shown = performance.now();
+    }
+  };
+  // Checked at every frame, before it is painted: what the user sees next.
+  const frame = () => {
+    check();
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+})();
+"""
+
+
+def _notebook(sources: list[str]) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nb
+
+
+def lines(count: int) -> dict[str, Any]:
+    """One cell printing ``count`` numbered lines as fast as it can."""
+    last = f"line {count - 1} of {count}"
+    source = f"for i in range({count}):\n    print(f'line {{i}} of {count}')"
+    return {"notebook": _notebook([source]), "final": last}
+
+
+def animation(frames: int = 10_000) -> dict[str, Any]:
+    """A ``clear_output(wait=True)`` animation: each frame replaces the last."""
+    source = (
+        "from IPython.display import clear_output\n"
+        f"for i in range({frames}):\n"
+        "    clear_output(wait=True)\n"
+        f"    print(f'frame {{i}} of {frames}', flush=True)"
+    )
+    return {"notebook": _notebook([source]), "final": f"frame {frames - 1} of {frames}"}
+
+
+def tqdm_bar(steps: int = 100_000) -> dict[str, Any]:
+    """A tqdm bar redrawn (``\\r``) at every one of ``steps`` steps, on stderr."""
+    source = (
+        "from tqdm import tqdm\n"
+        f"for i in tqdm(range({steps}), mininterval=0, miniters=1, ascii=True):\n"
+        "    pass"
+    )
+    return {"notebook": _notebook([source]), "final": f"{steps}/{steps}"}
+
+
+def reopen_notebook(target_bytes: int = REOPEN_NOTEBOOK_BYTES) -> nbformat.NotebookNode:
+    """200 cells holding ``target_bytes`` of earlier outputs, then a cell that prints a
+    timestamped tick every 0.1 s for a minute."""
+    nb = _notebook([f"x{i} = {i}" for i in range(200)])
+    text = "".join(f"earlier output line {j}\n" for j in range(target_bytes // 200 // 26))
+    for i, cell in enumerate(nb.cells):
+        cell.execution_count = i + 1
+        cell.outputs = [new_output("stream", name="stdout", text=text)]
+    nb.cells.append(
+        new_code_cell(
+            "import time\nfor i in range(600):\n"
+            "    print(f'tick {time.time():.3f}', flush=True)\n    time.sleep(0.1)"
+        )
+    )
+    return nb
+
+
+SCENARIOS = {
+    "lines_100k": lambda: lines(100_000),
+    "lines_1m": lambda: lines(1_000_000),
+    "animation_10k": animation,
+    "tqdm_100k": tqdm_bar,
+}
+ALL = (*SCENARIOS, "reopen_20mb")
+
+
+class Bench:
+    """One JupyterLab with jupyter_lapd, one Chromium, and the trials run on them."""
+
+    def __init__(self, home: Path) -> None:
+        self.root = home / "root"
+        self.server = BenchServer(home, self.root, lab=True)
+
+    def __enter__(self) -> Bench:  # noqa: PYI034 (not subclassed)
+        from playwright.sync_api import sync_playwright
+
+        self.server.start()
+        self._playwright = sync_playwright().start()
+        self.browser = self._playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-precise-memory-info",
+                "--js-flags=--expose-gc",
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+            ],
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.browser.close()
+        self._playwright.stop()
+        self.server.stop()
+
+    def _page(self, *scripts: str) -> Any:
+        """A fresh browser context (no cache, no workspace) with the probe installed."""
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        for script in (PAGE_PROBE, *scripts):
+            context.add_init_script(script)
+        return context, context.new_page()
+
+    def _url(self, name: str) -> str:
+        """The notebook alone in a workspace of its own: the server keeps workspaces, and
+        the default one would open the notebooks of earlier trials too."""
+        return f"{self.server.url}lab/workspaces/w{uuid.uuid4().hex[:12]}/tree/{name}?reset&token={TOKEN}"
+
+    def _open(self, page: Any, name: str) -> None:
+        page.goto(self._url(name))
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
+        page.wait_for_function(
+            "() => { const w = window.jupyterapp.shell.currentWidget;"
+            " const k = w && w.sessionContext && w.sessionContext.session"
+            " && w.sessionContext.session.kernel;"
+            " return k && k.status === 'idle' && w.content.widgets.length > 0; }",
+            timeout=120_000,
+        )
+
+    def trial(self, scenario: str, tool: str) -> dict[str, Any]:
+        if scenario == "reopen_20mb":
+            return self.reopen(tool)
+        spec = SCENARIOS[scenario]()
+        name = f"{scenario}-{tool}-{uuid.uuid4().hex[:8]}.ipynb"
+        nbformat.write(spec["notebook"], self.root / name)
+        context, page = self._page()
+        try:
+            self._open(page, name)
+            page.evaluate(
+                "([command, final]) => { window.__bench.marker = () => window.__bench.tail().includes(final);"
+                " window.__bench.t0 = performance.now();"
+                " void window.jupyterapp.commands.execute(command); }",
+                [COMMANDS[tool], spec["final"]],
+            )
+            shown = self._wait_shown(page)
+            if tool == "background":
+                self._wait_run_end(name)
+            else:
+                self._wait_kernel_idle(page)
+            return self._measure(page, shown)
+        finally:
+            context.close()
+            self._shutdown_kernels()
+
+    def reopen(self, tool: str) -> dict[str, Any]:
+        name = f"reopen-{tool}-{uuid.uuid4().hex[:8]}.ipynb"
+        nbformat.write(reopen_notebook(), self.root / name)
+        if tool == "background":
+            context, page = self._page()
+            self._open(page, name)
+            page.evaluate(
+                "() => void window.jupyterapp.commands.execute('lapd:run-all-in-background')"
+            )
+            self._wait_running(name)
+            context.close()
+            time.sleep(3)
+        since = time.time()
+        # Live: the running cell shows a tick printed after the reopening. Stock: the
+        # notebook's last earlier output is shown. Timed from the page's navigation.
+        if tool == "background":
+            test = (
+                "const m = /tick (\\d+\\.\\d+)\\s*$/.exec(window.__bench.tail());"
+                f" return m !== null && parseFloat(m[1]) > {since:.3f};"
+            )
+        else:
+            test = (
+                "return document.querySelector('.jp-Notebook .jp-OutputArea-output pre') !== null;"
+            )
+        marker = f"window.__bench.t0 = 0; window.__bench.marker = () => {{ {test} }};"
+        context, page = self._page(marker)
+        try:
+            page.goto(self._url(name))
+            return self._measure(page, self._wait_shown(page))
+        finally:
+            context.close()
+            for run in self.server.request("GET", "lapd/api/runs?status=running")["runs"]:
+                self.server.request("POST", f"lapd/api/runs/{run['id']}/cancel")
+            self._shutdown_kernels()
+
+    def _wait_shown(self, page: Any) -> float | None:
+        deadline = time.monotonic() + TRIAL_TIMEOUT
+        while time.monotonic() < deadline:
+            shown = page.evaluate(
+                "() => window.__bench.shown === null ? null"
+                " : window.__bench.shown - window.__bench.t0"
+            )
+            if shown is not None:
+                return float(shown) / 1000
+            time.sleep(0.25)
+        return None
+
+    def _wait_run_end(self, name: str) -> None:
+        deadline = time.monotonic() + TRIAL_TIMEOUT
+        while time.monotonic() < deadline:
+            runs = self.server.request("GET", f"lapd/api/runs?path={name}")["runs"]
+            if runs and all(run["status"] in FINAL for run in runs):
+                return
+            time.sleep(0.5)
+
+    def _wait_running(self, name: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = self.server.request("GET", f"lapd/api/runs?path={name}")["runs"]
+            if any(run["status"] == "running" for run in runs):
+                time.sleep(2)  # the last cell is printing its ticks
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"the run of {name} did not start")
+
+    def _wait_kernel_idle(self, page: Any) -> None:
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
+            ".kernel.status === 'idle'",
+            timeout=TRIAL_TIMEOUT * 1000,
+        )
+
+    def _measure(self, page: Any, shown: float | None) -> dict[str, Any]:
+        page.wait_for_timeout(2000)  # what the page does once the last line is in
+        tasks = page.evaluate(
+            "() => window.__bench.longtasks.filter(([start]) => start >= window.__bench.t0)"
+            ".map(([, duration]) => duration)"
+        )
+        heap = page.evaluate("() => { gc(); gc(); return performance.memory.usedJSHeapSize; }")
+        return {
+            "shown": shown,
+            "longest_task": max(tasks, default=0.0) / 1000,
+            "long_tasks_sum": sum(tasks) / 1000,
+            "heap": heap,
+        }
+
+    def _shutdown_kernels(self) -> None:
+        for session in self.server.request("GET", "api/sessions"):
+            self.server.request("DELETE", f"api/sessions/{session['id']}")
+
+
+def summarize(trials: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Median of each measure per scenario and tool; a trial that never showed its last
+    line makes ``shown`` None (not finished within TRIAL_TIMEOUT) for the median too."""
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for scenario in dict.fromkeys(t["scenario"] for t in trials):
+        summary[scenario] = {}
+        for tool in TOOLS:
+            mine = [t for t in trials if t["scenario"] == scenario and t["tool"] == tool]
+            if not mine:
+                continue
+            row: dict[str, Any] = {"trials": len(mine)}
+            for key in ("shown", "longest_task", "long_tasks_sum", "heap"):
+                values = [t[key] for t in mine]
+                row[key] = None if None in values else statistics.median(values)
+            summary[scenario][tool] = row
+    return summary
+
+
+def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The Markdown table of medians, as the docs show it."""
+    rows = [
+        "| scenario | | last line shown after | longest task | sum of long tasks | JS heap after |",
+        "|---|---|---|---|---|---|",
+    ]
+    labels = {"stock": "stock JupyterLab", "background": "Run in background"}
+    for scenario, tools in summary.items():
+        for tool, row in tools.items():
+            shown = (
+                f"not within {TRIAL_TIMEOUT:.0f} s"
+                if row["shown"] is None
+                else f"{row['shown']:.1f} s"
+            )
+            rows.append(
+                f"| {scenario} | {labels[tool]} | {shown} | {row['longest_task'] * 1000:.0f} ms"
+                f" | {row['long_tasks_sum']:.2f} s | {row['heap'] / 2**20:.0f} MB |"
+            )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", action="append", choices=ALL, help="a scenario (repeatable)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ui.json")
+    args = parser.parse_args(argv)
+    trials: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lapd-bench-ui-") as home, Bench(Path(home)) as bench:
+        for scenario in args.only or ALL:
+            for round_ in range(args.rounds):
+                order = TOOLS if round_ % 2 == 0 else TOOLS[::-1]
+                for tool in order:
+                    result = bench.trial(scenario, tool)
+                    trials.append({"scenario": scenario, "tool": tool, "round": round_, **result})
+                    print(json.dumps(trials[-1]), flush=True)
+    summary = summarize(trials)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": {"platform": platform.platform(), "python": platform.python_version()},
+                "trials": trials,
+                "summary": summary,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
