@@ -111,7 +111,7 @@ check-auth: install
 # own; each runs even when one before it fails.
 ui-test: install $(CHROMIUM)
 	cd ui-tests && jlpm install
-	cd ui-tests && rc=0; \
+	cd ui-tests && rm -rf reports && rc=0; \
 	jlpm playwright test || rc=$$?; \
 	jlpm playwright test -c playwright.notebook.config.js || rc=$$?; \
 	jlpm playwright test -c playwright.collab.config.js || rc=$$?; \
@@ -126,6 +126,7 @@ test: install $(CHROMIUM)
 	if [[ "$$failed" == *pytest* && -f $(PYTEST_LOG) ]]; then \
 		sed -n '/short test summary info/,$$p' $(PYTEST_LOG) | grep -E '^(FAILED|ERROR) ' \
 		|| tail -n 40 $(PYTEST_LOG); fi; \
+	if [[ "$$failed" == *ui-test* ]]; then node ui-tests/failures.js; fi; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: all passed ($(TEST_STEPS))"
 

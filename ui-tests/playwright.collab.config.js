@@ -17,7 +17,8 @@ module.exports = {
   outputDir: 'test-results-collab',
   reporter: [
     [process.env.CI ? 'github' : 'list'],
-    ['html', { open: 'never', outputFolder: 'playwright-report-collab' }]
+    ['html', { open: 'never', outputFolder: 'playwright-report-collab' }],
+    ['json', { outputFile: 'reports/collab.json' }]
   ],
   use: {
     ...labConfig.use,

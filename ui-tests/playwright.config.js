@@ -21,7 +21,12 @@ module.exports = {
   workers: 1,
   retries: 0,
   // Never serve the HTML report and wait: `make test` must end on failure too.
-  reporter: [[process.env.CI ? 'github' : 'list'], ['html', { open: 'never' }]],
+  reporter: [
+    [process.env.CI ? 'github' : 'list'],
+    ['html', { open: 'never' }],
+    // read by failures.js, which `make test` runs to end its output with each error
+    ['json', { outputFile: 'reports/lab.json' }]
+  ],
   use: {
     ...baseConfig.use,
     baseURL: BASE_URL,

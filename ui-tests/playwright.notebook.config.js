@@ -16,7 +16,8 @@ module.exports = {
   outputDir: 'test-results-notebook7',
   reporter: [
     [process.env.CI ? 'github' : 'list'],
-    ['html', { open: 'never', outputFolder: 'playwright-report-notebook7' }]
+    ['html', { open: 'never', outputFolder: 'playwright-report-notebook7' }],
+    ['json', { outputFile: 'reports/notebook7.json' }]
   ],
   use: {
     ...labConfig.use,

@@ -349,6 +349,18 @@ export async function startPrintingRun(
 }
 
 /**
+ * The source of the `index`th cell as its editor shows it.
+ */
+export async function editorText(
+  page: IJupyterLabPageFixture,
+  index: number
+): Promise<string> {
+  // (innerText would be empty for a cell that notebook windowing leaves unpainted)
+  const lines = await cellAt(page, index).locator('.cm-line').allTextContents();
+  return lines.join('\n');
+}
+
+/**
  * Type at the end of a cell's source, as a user clicking into it.
  */
 export async function typeAtEnd(

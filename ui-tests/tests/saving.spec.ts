@@ -9,6 +9,7 @@ import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { APIRequestContext } from '@playwright/test';
 
 import {
+  editorText,
   encodePath,
   expectedLines,
   isDirty,
@@ -305,13 +306,23 @@ test.describe('saving during a run', () => {
     const bob = await collaborator('Bob');
     await openNotebook(bob, nb);
     let shown = await moreLines(page, 2);
+    // Each edits the end of what the other saved: typed before the other's edit has
+    // arrived, the two edits would be concurrent, in an order of the CRDT's choosing.
+    let source = 'x = 1';
+    const editAfterOther = async (
+      saver: IJupyterLabPageFixture,
+      text: string
+    ) => {
+      await expect.poll(() => editorText(saver, 1)).toBe(source);
+      await editAndSave(saver, request, nb, text);
+      source += text;
+    };
     for (let i = 1; i <= 4; i++) {
-      const saver = i % 2 ? page : bob;
-      await editAndSave(saver, request, nb, ` + ${i}`);
+      await editAfterOther(i % 2 ? page : bob, ` + ${i}`);
       shown = await moreLines(page, shown);
     }
     await endRun(request, nb, runId);
-    await editAndSave(bob, request, nb, ' + 5');
+    await editAfterOther(bob, ' + 5');
     await expectWhole(page, request, nb, 'x = 1 + 1 + 2 + 3 + 4 + 5');
     await expectWhole(bob, request, nb, 'x = 1 + 1 + 2 + 3 + 4 + 5');
   });
