@@ -22,6 +22,11 @@ from .models import LapdError, isoformat, utcnow
 # Jupyter Server's authorizer sees this name; without it every handler would fall back
 # to a resource nobody grants on purpose.
 AUTH_RESOURCE = "jupyter_lapd:runs"
+# With ?catchup=1, a subscriber this many events behind the run (queued in the server
+# because its socket takes them slower than they come) gets one snapshot of the cells
+# they touch instead: a page busy rendering a flood of output, or a tqdm bar updating
+# every millisecond, skips the states it would only have shown for a frame.
+CATCH_UP_BACKLOG = 100
 
 T = TypeVar("T")
 
@@ -158,6 +163,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._sender: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[dict[str, Any] | None] | None = None
         self._since: int | None = None
+        self._catch_up = False
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket upgrade."""
@@ -186,6 +192,10 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 raise web.HTTPError(400, "'since' must be an integer") from None
             if self._since < 0:
                 raise web.HTTPError(400, "'since' must not be negative")
+        catch_up = self.get_argument("catchup", "0")
+        if catch_up not in ("0", "1"):
+            raise web.HTTPError(400, "'catchup' must be 0 or 1")
+        self._catch_up = catch_up == "1"
         self._manager = self._service.manager()
         await self._manager.recovered()
         try:
@@ -223,9 +233,27 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 live = await queue.get()
                 if live is None:
                     break
-                if live["seq"] > last:
+                if live["seq"] <= last:
+                    continue
+                if not self._catch_up or queue.qsize() < CATCH_UP_BACKLOG:
                     await self._send(live)
                     last = live["seq"]
+                    continue
+                backlog = [live, *_drain(queue)]
+                ended = backlog[-1] is None
+                events = [event for event in backlog if event is not None]
+                cells = {event["cell_id"] for event in events if "cell_id" in event}
+                caught = manager.catch_up(run_id, cells)
+                if caught is not None and caught["seq"] == events[-1]["seq"]:
+                    await self._send(caught)
+                    last = caught["seq"]
+                else:  # the run has ended: its last events go as they are
+                    for event in events:
+                        if event["seq"] > last:
+                            await self._send(event)
+                            last = event["seq"]
+                if ended:
+                    break
         except WebSocketClosedError:
             return
         finally:
@@ -243,6 +271,14 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().on_close()
         if self._sender is not None and not self._sender.done():
             self._sender.cancel()
+
+
+def _drain(queue: asyncio.Queue[T]) -> list[T]:
+    """Everything waiting in ``queue``, taken at once."""
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 def _now() -> str:

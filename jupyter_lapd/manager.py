@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -395,6 +395,13 @@ class RunManager:
         run = self._active_on(path.strip("/"))
         if run is not None and run.task is not None:
             run.merge_into(model["content"])
+
+    def catch_up(self, run_id: str, cells: Collection[str]) -> dict[str, Any] | None:
+        """A snapshot of an active run as of its current seq, with the outputs of
+        ``cells`` only: it stands for the events about them a subscriber fell behind on.
+        None once the run has ended (its events are then sent as they are)."""
+        active = self._active.get(run_id)
+        return None if active is None else active.snapshot_event(cells)
 
     async def snapshot(self, run_id: str, with_outputs: bool) -> dict[str, Any]:
         """A ``snapshot`` event for a subscriber: live state, or rebuilt from the journal."""

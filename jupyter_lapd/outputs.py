@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from nbformat import ValidationError
@@ -259,6 +259,21 @@ class OutputModel:
         """Whether the cell has started and not yet ended."""
         cell = self._cells.get(cell_id)
         return cell is not None and cell.running
+
+    def clear_pending(self, cell_id: str) -> bool:
+        """Whether a ``clear_output(wait=True)`` waits for the cell's next output."""
+        cell = self._cells.get(cell_id)
+        return cell is not None and cell.clear_pending
+
+    def displays(self, cell_ids: Collection[str]) -> dict[str, dict[str, list[int]]]:
+        """Where each display id shows among those cells' outputs: ``{display_id:
+        {cell_id: [output index, ...]}}``, for a page to apply later updates to."""
+        shown: dict[str, dict[str, list[int]]] = {}
+        for display_id, where in self._displays.items():
+            mine = {cid: list(indices) for cid, indices in where.items() if cid in cell_ids}
+            if mine:
+                shown[display_id] = mine
+        return shown
 
     def cell_ids(self) -> list[str]:
         """Cells that have had any event, in the order they were first seen."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import nbformat
@@ -173,9 +173,13 @@ class ActiveRun(CellLoop):
         merge_cells(nb, cell_states(self.model), notebook_meta(self.model))
         content["cells"], content["metadata"] = nb.cells, nb.metadata
 
-    def snapshot_event(self) -> dict[str, Any]:
-        """The run and the current outputs of its cells, exactly as of the current seq."""
+    def snapshot_event(self, cells: Collection[str] | None = None) -> dict[str, Any]:
+        """The run and the current outputs of its cells, exactly as of the current seq;
+        with ``cells``, the outputs and timing of those cells only (a catch-up: the
+        subscriber holds the others already)."""
         cell_ids = self.model.cell_ids()
+        if cells is not None:
+            cell_ids = [cid for cid in cell_ids if cid in cells]
         return {
             "seq": self._hub.seq(self.record.id),
             "type": ev.SNAPSHOT,
@@ -184,6 +188,10 @@ class ActiveRun(CellLoop):
             # timing of the cells the run has touched, and the file's state at the last
             # write: a page attaching mid-run adopts it instead of asking for the file
             "execution": {cid: self.model.execution_metadata(cid) for cid in cell_ids},
+            # where display ids show (for update_display events to come), and the cells
+            # whose clear_output(wait=True) waits for their next output
+            "displays": self.model.displays(cell_ids),
+            "clear_pending": [cid for cid in cell_ids if self.model.clear_pending(cid)],
             "flushed": self.last_flush,
         }
 

@@ -129,6 +129,8 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       serverSettings: this._serverSettings,
       runId: run.id,
       since: () => view.since(),
+      // a snapshot of what it missed is applied like any other (NotebookRunModel)
+      catchUp: true,
       onEvent: event => {
         if (event.type === 'snapshot' && event.replay_from !== undefined) {
           console.info(

@@ -128,7 +128,9 @@ export class RunCells implements IDisposable {
   }
 
   /**
-   * Make the run's cells show what the server holds, whatever the file loaded showed.
+   * Make the run's cells show what the server holds, whatever the file loaded showed:
+   * the outputs of the cells the snapshot carries (a catch-up carries only those it
+   * stands for: the others are as the events left them), every cell's state.
    */
   restore(snapshot: ISnapshotEvent): void {
     const outputs = snapshot.outputs ?? {};
@@ -168,7 +170,9 @@ export class RunCells implements IDisposable {
       if (state.status === 'running') {
         cell.executionCount = null;
         cell.executionState = 'running';
+        this._running.add(state.id);
       } else if (state.status === 'done' || state.status === 'error') {
+        this._running.delete(state.id);
         cell.executionCount = state.execution_count;
         cell.executionState = 'idle';
         const timing = snapshot.execution?.[state.id];

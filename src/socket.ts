@@ -9,11 +9,15 @@ import { IRunEvent, parseRunEvent } from './runevents';
 
 /**
  * The URL of a run's events socket; with `since`, the server replays what followed it.
+ * With `catchUp`, a connection that falls behind the run gets a snapshot of the cells
+ * it missed events of instead of those events (`?catchup=1`): what a page busy
+ * rendering a flood of output would only have shown for a frame, it never receives.
  */
 export function eventsUrl(
   serverSettings: ServerConnection.ISettings,
   runId: string,
-  since: number | null
+  since: number | null,
+  catchUp = false
 ): string {
   const url = URLExt.join(
     serverSettings.wsUrl,
@@ -25,6 +29,9 @@ export function eventsUrl(
   const params: { [key: string]: string } = {};
   if (since !== null) {
     params.since = String(since);
+  }
+  if (catchUp) {
+    params.catchup = '1';
   }
   if (serverSettings.appendToken && serverSettings.token !== '') {
     params.token = serverSettings.token;
@@ -110,7 +117,12 @@ export class RunEventSocket implements IDisposable {
   private _connect(): void {
     const { serverSettings, runId } = this._options;
     const socket = new serverSettings.WebSocket(
-      eventsUrl(serverSettings, runId, this._options.since())
+      eventsUrl(
+        serverSettings,
+        runId,
+        this._options.since(),
+        this._options.catchUp ?? false
+      )
     );
     this._socket = socket;
     socket.onmessage = (message: MessageEvent) => {
@@ -213,6 +225,11 @@ export namespace RunEventSocket {
     runId: string;
     /** Where to resume at each connection: null for a full snapshot. */
     since: () => number | null;
+    /**
+     * Whether the server may send a snapshot of the cells whose events this socket fell
+     * behind on, in place of those events (`eventsUrl`). Default: false.
+     */
+    catchUp?: boolean;
     /** Every event, in the order the server sent it. */
     onEvent: (event: IRunEvent) => void;
     /** A connection closed (before a reconnection is scheduled), with its close code. */

@@ -33,6 +33,8 @@ def jp_server_config(
 ) -> dict[str, Any]:
     # a test marked rare_writes: the run writes at its first cell start, then not for a minute
     flush_interval = 60 if "rare_writes" in request.keywords else 0.2
+    # a test marked unbounded_outputs: the file and snapshots keep every byte printed
+    bounds = {"max_output_bytes": None} if "unbounded_outputs" in request.keywords else {}
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_lapd": True, "jupyter_server_terminals": False},
@@ -44,6 +46,7 @@ def jp_server_config(
             "flush_interval": flush_interval,
             # the servers of many tests share this process: test_heap.py tests the freeze
             "freeze_startup_objects": False,
+            **bounds,
         },
     }
 

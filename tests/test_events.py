@@ -4,10 +4,14 @@ and the journal's backpressure on a run that prints faster than it is journaled.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
 
-from conftest import block_printer, read_nb
+import pytest
+from conftest import block_printer, held_until, read_nb, wait_until
 
-from jupyter_lapd import events
+from jupyter_lapd import events, handlers
 from jupyter_lapd.store import Store
 
 TICKS = "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.05)"
@@ -195,3 +199,99 @@ async def test_a_burst_of_output_is_journaled_without_waiting_out_the_pause(tmp_
     await asyncio.wait_for(journaled(3), 30)  # 1200 bytes: a burst, written now
     await hub.stop()
     store.close()
+
+
+async def test_a_snapshot_says_where_displays_show_and_which_clear_waits(
+    tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_events, lapd_wait
+):
+    """A page attaching mid-run applies later display updates and a pending
+    clear_output(wait=True) as a page attached all along would."""
+    stop = tmp_path / "stop"
+    source = (
+        "from IPython.display import clear_output, display\n"
+        "display({'text/plain': 'a'}, raw=True, display_id='d')\n"
+        "clear_output(wait=True)\n"
+    ) + held_until(stop)
+    lapd_notebook(["print('first')", source])
+    run = await lapd_start("nb.ipynb")
+    await wait_until(
+        published(lapd_app.manager.hub, run["id"], lambda e: e["type"] == "clear_output")
+    )
+    snapshot = (await lapd_events(run["id"], limit=1))[0]
+    stop.touch()
+    assert snapshot["displays"] == {"d": {"c1": [0]}}
+    assert snapshot["clear_pending"] == ["c1"]
+    assert snapshot["outputs"]["c1"][0]["data"] == {"text/plain": "a"}
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+
+@pytest.mark.unbounded_outputs
+async def test_a_subscriber_behind_gets_a_snapshot_of_what_it_missed(
+    monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait, jp_ws_fetch
+):
+    """With ?catchup=1, the events a slow socket has not taken yet are replaced by one
+    snapshot of the cells they touch: read from there on, the outputs are the file's."""
+    monkeypatch.setattr(handlers, "CATCH_UP_BACKLOG", 5)
+    blocks, stop = 400, tmp_path / "stop"
+    # 26 MB, at a pace the server reads without the kernel dropping any
+    printer = block_printer(blocks).replace("flush()\n", "flush()\n    time.sleep(0.01)\n")
+    then = "print('printed', flush=True)\n" + held_until(stop)
+    path = lapd_notebook([printer + then, "print('after')"])
+    run = await lapd_start("nb.ipynb")
+    ws = await jp_ws_fetch(
+        "lapd", "api", "runs", run["id"], "events", params={"catchup": "1"}, max_message_size=2**30
+    )
+    received = [json.loads(await ws.read_message())]
+    # Not read meanwhile: 26 MB of output, more than the sockets' buffers hold, waits
+    # in the server for this subscriber.
+    await wait_until(published(lapd_app.manager.hub, run["id"], printed("printed\n")))
+    stop.touch()
+    while (message := await asyncio.wait_for(ws.read_message(), timeout=120)) is not None:
+        received.append(json.loads(message))
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+
+    caught_up = [e for e in received[1:] if e["type"] == "snapshot"]
+    assert caught_up and all("replay_from" not in e for e in caught_up)
+    assert len(received) < received[-1]["seq"]  # fewer messages than events
+    assert [e["seq"] for e in received] == sorted({e["seq"] for e in received})
+    # each cell's outputs: the last snapshot that carried them, then the events after it
+    shown: dict[str, str] = {}
+    for event in received:
+        if event["type"] == "snapshot":
+            for cell_id, outputs in event["outputs"].items():
+                shown[cell_id] = "".join(o.get("text", "") for o in outputs)
+        elif event["type"] == "cell_start":
+            shown[event["cell_id"]] = ""
+        elif event["type"] == "output":
+            shown[event["cell_id"]] += event["output"]["text"]
+    shown["c0"] = shown["c0"].removesuffix("printed\n")
+    file = read_nb(path)
+    assert shown == {cell.id: cell.outputs[0]["text"] for cell in file.cells} | {
+        "c0": file.cells[0].outputs[0]["text"].removesuffix("printed\n")
+    }
+    assert [int(line[:4]) for line in shown["c0"].splitlines()] == list(range(blocks))
+
+
+def published(
+    hub: events.EventHub, run_id: str, matches: Callable[[dict[str, Any]], bool]
+) -> Callable[[], bool]:
+    """Whether the run has published an event that ``matches`` (from now on), or ended."""
+    queue = hub.subscribe(run_id)
+    assert queue is not None
+
+    def seen() -> bool:
+        while not queue.empty():
+            event = queue.get_nowait()
+            if event is None or matches(event):
+                hub.unsubscribe(run_id, queue)
+                return True
+        return False
+
+    return seen
+
+
+def printed(text: str) -> Callable[[dict[str, Any]], bool]:
+    """An output event whose text ends with ``text``."""
+    return lambda event: (
+        event["type"] == "output" and event["output"].get("text", "").endswith(text)
+    )

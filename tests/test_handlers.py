@@ -90,6 +90,25 @@ async def test_unknown_run_is_404(jp_fetch, jp_ws_fetch):
 @pytest.mark.parametrize(
     ("params", "text"),
     [
+        ({"since": "x"}, "'since' must be an integer"),
+        ({"since": "-1"}, "'since' must not be negative"),
+        ({"catchup": "yes"}, "'catchup' must be 0 or 1"),
+    ],
+)
+async def test_bad_events_parameter_is_400(
+    jp_ws_fetch, lapd_notebook, lapd_start, lapd_wait, params, text
+):
+    lapd_notebook(["1"])
+    run = await lapd_wait((await lapd_start("nb.ipynb"))["id"])
+    with pytest.raises(HTTPClientError) as e:
+        await jp_ws_fetch("lapd", "api", "runs", run["id"], "events", params=params)
+    assert e.value.code == 400
+    assert message(e.value) == text
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
         ({"status": "running,sleeping"}, "Unknown status(es): sleeping"),
         ({"limit": "0"}, "'limit' must be a positive integer"),
         ({"limit": "ten"}, "'limit' must be a positive integer"),

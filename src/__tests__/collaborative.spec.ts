@@ -283,7 +283,10 @@ describe('NotebookRuns following a run of a collaborative notebook', () => {
     expect(runs.activeRun(docContext)?.id).toBe('r1');
     expect(FakeSocket.instances).toHaveLength(1);
     const socket = FakeSocket.instances[0];
-    expect(socket.url).toBe('ws://localhost:8888/lapd/api/runs/r1/events');
+    // (asking for catch-up snapshots, applied as any other: NotebookRunModel)
+    expect(socket.url).toBe(
+      'ws://localhost:8888/lapd/api/runs/r1/events?catchup=1'
+    );
 
     // A snapshot without `flushed`: a plain page would stat the file for its hash.
     socket.send(snapshot(0));

@@ -87,6 +87,60 @@ describe('NotebookRunModel', () => {
       expect(outputs(model, 'c1')).toEqual([stdout('1\n2\n3\n')]);
     });
 
+    it('takes a catch-up mid-run: the outputs of the cells it carries, every state', () => {
+      view.apply(snapshot(0));
+      feed(view, 1, [
+        { type: 'output', cell_id: 'c1', output: stdout('a\n') },
+        {
+          type: 'cell_end',
+          cell_id: 'c1',
+          status: 'done',
+          execution_count: 1,
+          execution: {},
+          finished: ''
+        }
+      ]);
+      // The events 3 to 9 (c2 started and printed) were not sent: a snapshot stands
+      // for them, with c2's outputs only.
+      const caughtUp = snapshot(9, { outputs: { c2: [stdout('x\n')] } });
+      caughtUp.run.cells = [
+        {
+          id: 'c1',
+          status: 'done',
+          execution_count: 1,
+          started: null,
+          finished: null
+        },
+        {
+          id: 'c2',
+          status: 'running',
+          execution_count: null,
+          started: null,
+          finished: null
+        },
+        {
+          id: 'c3',
+          status: 'queued',
+          execution_count: null,
+          started: null,
+          finished: null
+        }
+      ];
+      expect(view.apply(caughtUp)).toBe(true);
+      expect(outputs(model, 'c1')).toEqual([stdout('old c1\na\n')]);
+      expect(outputs(model, 'c2')).toEqual([stdout('x\n')]);
+      expect(cell(model, 'c2').executionState).toBe('running');
+      expect(view.queuedCellIds).toEqual(['c3']);
+
+      feed(view, 10, [
+        { type: 'output', cell_id: 'c2', output: stdout('y\n') },
+        { type: 'run', run: { ...RUN, status: 'cancelled' } }
+      ]);
+      expect(outputs(model, 'c2')).toEqual([stdout('x\ny\n')]);
+      // The run ended without c2's cell_end: no cell is left showing [*].
+      expect(cell(model, 'c2').executionState).toBe('idle');
+    });
+
     it('ignores events before any snapshot', () => {
       expect(
         view.apply({

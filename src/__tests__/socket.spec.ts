@@ -77,6 +77,14 @@ describe('eventsUrl', () => {
     );
   });
 
+  it('asks for catch-up snapshots only when told to', () => {
+    const url = (catchUp?: boolean) =>
+      new URL(eventsUrl(settings(), 'r1', null, catchUp)).searchParams;
+    expect(url(true).get('catchup')).toBe('1');
+    expect(url(false).has('catchup')).toBe(false);
+    expect(url().has('catchup')).toBe(false);
+  });
+
   it('resumes with since and appends the token when asked to', () => {
     const url = new URL(eventsUrl(settings('tok'), 'r1', 42));
     expect(url.searchParams.get('since')).toBe('42');
