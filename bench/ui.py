@@ -22,6 +22,7 @@ it): its row measures opening the same notebook while no run writes it.
 
     python -m bench.ui                         # every scenario, 3 rounds
     python -m bench.ui --rounds 1 --only lines_100k
+    python -m bench.ui --rounds 1 --tool background --out /tmp/ui.json   # one side only
 """
 
 from __future__ import annotations
@@ -371,13 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", action="append", choices=ALL, help="a scenario (repeatable)")
+    parser.add_argument(
+        "--tool", action="append", choices=TOOLS, help="only this tool (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "ui.json")
     args = parser.parse_args(argv)
+    tools = tuple(t for t in TOOLS if t in (args.tool or TOOLS))
     trials: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lapd-bench-ui-") as home, Bench(Path(home)) as bench:
         for scenario in args.only or ALL:
             for round_ in range(args.rounds):
-                order = TOOLS if round_ % 2 == 0 else TOOLS[::-1]
+                order = tools if round_ % 2 == 0 else tools[::-1]
                 for tool in order:
                     result = bench.trial(scenario, tool)
                     trials.append({"scenario": scenario, "tool": tool, "round": round_, **result})

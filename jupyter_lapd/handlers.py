@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from http.client import responses
@@ -16,17 +17,13 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from .catchup import CatchUpPolicy
 from .manager import RunManager
 from .models import LapdError, isoformat, utcnow
 
 # Jupyter Server's authorizer sees this name; without it every handler would fall back
 # to a resource nobody grants on purpose.
 AUTH_RESOURCE = "jupyter_lapd:runs"
-# With ?catchup=1, a subscriber this many events behind the run (queued in the server
-# because its socket takes them slower than they come) gets one snapshot of the cells
-# they touch instead: a page busy rendering a flood of output, or a tqdm bar updating
-# every millisecond, skips the states it would only have shown for a frame.
-CATCH_UP_BACKLOG = 100
 
 T = TypeVar("T")
 
@@ -163,7 +160,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._sender: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[dict[str, Any] | None] | None = None
         self._since: int | None = None
-        self._catch_up = False
+        self._catch_up: CatchUpPolicy | None = None
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket upgrade."""
@@ -195,8 +192,11 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         catch_up = self.get_argument("catchup", "0")
         if catch_up not in ("0", "1"):
             raise web.HTTPError(400, "'catchup' must be 0 or 1")
-        self._catch_up = catch_up == "1"
         self._manager = self._service.manager()
+        if catch_up == "1":
+            self._catch_up = CatchUpPolicy(
+                functools.partial(self._manager.bounded, run_id), self._manager.max_output_bytes
+            )
         await self._manager.recovered()
         try:
             await self._manager.get_run(run_id)
@@ -223,6 +223,8 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             else:
                 snapshot["replay_from"] = last = since
             await self._send(snapshot)
+            if self._catch_up is not None:
+                self._catch_up.sent(snapshot)
             if since is not None:
                 async for event in manager.hub.history(run_id, since):
                     if event["seq"] > last:
@@ -235,7 +237,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     break
                 if live["seq"] <= last:
                     continue
-                if not self._catch_up or queue.qsize() < CATCH_UP_BACKLOG:
+                if self._catch_up is None or not self._catch_up.due(live, queue.qsize()):
                     await self._send(live)
                     last = live["seq"]
                     continue
@@ -246,6 +248,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 caught = manager.catch_up(run_id, cells)
                 if caught is not None and caught["seq"] == events[-1]["seq"]:
                     await self._send(caught)
+                    self._catch_up.sent(caught)
                     last = caught["seq"]
                 else:  # the run has ended: its last events go as they are
                     for event in events:

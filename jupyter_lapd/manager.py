@@ -403,6 +403,11 @@ class RunManager:
         active = self._active.get(run_id)
         return None if active is None else active.snapshot_event(cells)
 
+    def bounded(self, run_id: str, cell_id: str) -> bool:
+        """Whether an active run's outputs of the cell are bounded (``OutputModel.bounded``)."""
+        active = self._active.get(run_id)
+        return active is not None and active.model.bounded(cell_id)
+
     async def snapshot(self, run_id: str, with_outputs: bool) -> dict[str, Any]:
         """A ``snapshot`` event for a subscriber: live state, or rebuilt from the journal."""
         active = self._active.get(run_id)

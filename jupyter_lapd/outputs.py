@@ -260,6 +260,14 @@ class OutputModel:
         cell = self._cells.get(cell_id)
         return cell is not None and cell.running
 
+    def bounded(self, cell_id: str) -> bool:
+        """Whether a stream output of the cell has outgrown half of ``max_output_bytes``:
+        its text is no longer what its fragments add up to, once they pass the limit."""
+        cell = self._cells.get(cell_id)
+        return cell is not None and any(
+            isinstance(o, StreamOutput) and o.bounded for o in cell.outputs
+        )
+
     def clear_pending(self, cell_id: str) -> bool:
         """Whether a ``clear_output(wait=True)`` waits for the cell's next output."""
         cell = self._cells.get(cell_id)

@@ -215,6 +215,12 @@ class StreamOutput:
         if lines:
             self._tail.add(lines)
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the text has outgrown half its limit: from then on, what is appended
+        may push older lines out of it (into the elision marker)."""
+        return self._tail is not None
+
     def drain(self) -> str:
         """The completed lines not drained before, forgotten here (unbounded streams only):
         text never reaches back past a newline, so they are final. A log printed from a

@@ -33,8 +33,9 @@ def jp_server_config(
 ) -> dict[str, Any]:
     # a test marked rare_writes: the run writes at its first cell start, then not for a minute
     flush_interval = 60 if "rare_writes" in request.keywords else 0.2
-    # a test marked unbounded_outputs: the file and snapshots keep every byte printed
-    bounds = {"max_output_bytes": None} if "unbounded_outputs" in request.keywords else {}
+    # a test marked output_limit(N): Lapd.max_output_bytes = N (None: every byte is kept)
+    limit = request.node.get_closest_marker("output_limit")
+    bounds = {"max_output_bytes": limit.args[0]} if limit else {}
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_lapd": True, "jupyter_server_terminals": False},

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import block_printer, held_until, read_nb, wait_until
 
-from jupyter_lapd import events, handlers
+from jupyter_lapd import catchup, events
 from jupyter_lapd.store import Store
 
 TICKS = "import time\nfor i in range(20):\n    print(i, flush=True)\n    time.sleep(0.05)"
@@ -225,13 +225,13 @@ async def test_a_snapshot_says_where_displays_show_and_which_clear_waits(
     assert (await lapd_wait(run["id"]))["status"] == "completed"
 
 
-@pytest.mark.unbounded_outputs
+@pytest.mark.output_limit(None)
 async def test_a_subscriber_behind_gets_a_snapshot_of_what_it_missed(
     monkeypatch, tmp_path, lapd_app, lapd_notebook, lapd_start, lapd_wait, jp_ws_fetch
 ):
     """With ?catchup=1, the events a slow socket has not taken yet are replaced by one
     snapshot of the cells they touch: read from there on, the outputs are the file's."""
-    monkeypatch.setattr(handlers, "CATCH_UP_BACKLOG", 5)
+    monkeypatch.setattr(catchup, "CATCH_UP_BACKLOG", 5)
     blocks, stop = 400, tmp_path / "stop"
     # 26 MB, at a pace the server reads without the kernel dropping any
     printer = block_printer(blocks).replace("flush()\n", "flush()\n    time.sleep(0.01)\n")
@@ -254,16 +254,7 @@ async def test_a_subscriber_behind_gets_a_snapshot_of_what_it_missed(
     assert caught_up and all("replay_from" not in e for e in caught_up)
     assert len(received) < received[-1]["seq"]  # fewer messages than events
     assert [e["seq"] for e in received] == sorted({e["seq"] for e in received})
-    # each cell's outputs: the last snapshot that carried them, then the events after it
-    shown: dict[str, str] = {}
-    for event in received:
-        if event["type"] == "snapshot":
-            for cell_id, outputs in event["outputs"].items():
-                shown[cell_id] = "".join(o.get("text", "") for o in outputs)
-        elif event["type"] == "cell_start":
-            shown[event["cell_id"]] = ""
-        elif event["type"] == "output":
-            shown[event["cell_id"]] += event["output"]["text"]
+    shown, _ = followed(received)
     shown["c0"] = shown["c0"].removesuffix("printed\n")
     file = read_nb(path)
     assert shown == {cell.id: cell.outputs[0]["text"] for cell in file.cells} | {
@@ -295,3 +286,43 @@ def printed(text: str) -> Callable[[dict[str, Any]], bool]:
     return lambda event: (
         event["type"] == "output" and event["output"].get("text", "").endswith(text)
     )
+
+
+@pytest.mark.output_limit(4096)
+async def test_a_page_following_a_long_stream_holds_what_the_file_holds(
+    lapd_notebook, lapd_start, lapd_wait, jp_ws_fetch
+):
+    """With ?catchup=1, a stream printing past max_output_bytes reaches the subscriber as
+    the file has it (head, marker, tail), not as an ever longer text."""
+    printer = "import time\nfor i in range(300):\n    print(f'{i:04d}' + '.' * 60, flush=True)\n"
+    path = lapd_notebook([printer + "    time.sleep(0.002)", "print('after')"])
+    run = await lapd_start("nb.ipynb")
+    ws = await jp_ws_fetch("lapd", "api", "runs", run["id"], "events", params={"catchup": "1"})
+    received = []
+    while (message := await asyncio.wait_for(ws.read_message(), timeout=120)) is not None:
+        received.append(json.loads(message))
+    assert (await lapd_wait(run["id"]))["status"] == "completed"
+    shown, longest = followed(received)
+    file = read_nb(path)
+    assert shown == {cell.id: cell.outputs[0]["text"] for cell in file.cells}
+    assert "bytes elided" in shown["c0"]
+    # never more than the limit, half of it again, and the marker (300 lines: 19,500 B)
+    assert longest <= 4096 + 2048 + 200
+
+
+def followed(received: list[dict[str, Any]]) -> tuple[dict[str, str], int]:
+    """Each cell's stream text as a page following ``received`` ends up showing it (the
+    last snapshot that carried the cell, then the events after it), and the longest
+    text it held meanwhile."""
+    shown: dict[str, str] = {}
+    longest = 0
+    for event in received:
+        if event["type"] == "snapshot":
+            for cell_id, outputs in event["outputs"].items():
+                shown[cell_id] = "".join(o.get("text", "") for o in outputs)
+        elif event["type"] == "cell_start":
+            shown[event["cell_id"]] = ""
+        elif event["type"] == "output":
+            shown[event["cell_id"]] += event["output"]["text"]
+        longest = max([longest, *map(len, shown.values())])
+    return shown, longest
