@@ -12,7 +12,7 @@
 
 import type * as nbformat from '@jupyterlab/nbformat';
 
-import { IOutputEvent, IRunEvent } from './runevents';
+import { IOutputEvent, IRunEvent, ISnapshotEvent } from './runevents';
 
 /**
  * The events of a batch, in order, without the ones whose effect a later event of the
@@ -69,6 +69,78 @@ export function compactEvents(events: IRunEvent[]): IRunEvent[] {
     kept.push(event);
   });
   return kept;
+}
+
+/**
+ * For each event of a batch, the cells whose outputs a later full snapshot of the batch
+ * replaces (a catch-up the server sent in place of events: `?catchup=1`), or null.
+ *
+ * Their outputs and clears before that snapshot would be rendered only to be replaced
+ * within the same frame: `NotebookRunModel.applyAll` skips them, and strips them from
+ * earlier snapshots (`withoutCells`), so that each cell is rendered at most once.
+ */
+export function replacedLater(
+  events: readonly IRunEvent[]
+): (ReadonlySet<string> | null)[] {
+  const replaced: (ReadonlySet<string> | null)[] = new Array(events.length);
+  let later: ReadonlySet<string> | null = null;
+  for (let index = events.length - 1; index >= 0; index--) {
+    replaced[index] = later;
+    const event = events[index];
+    if (
+      event.type === 'snapshot' &&
+      event.replay_from === undefined &&
+      event.outputs !== undefined
+    ) {
+      later = new Set([...(later ?? []), ...Object.keys(event.outputs)]);
+    }
+  }
+  return replaced;
+}
+
+/**
+ * Whether `event` adds or clears outputs of one of `cells`.
+ */
+export function changesOutputsOf(
+  event: IRunEvent,
+  cells: ReadonlySet<string>
+): boolean {
+  return (
+    (event.type === 'output' || event.type === 'clear_output') &&
+    cells.has(event.cell_id)
+  );
+}
+
+/**
+ * A snapshot without the outputs (and their display ids and pending clears) of `cells`.
+ */
+export function withoutCells(
+  snapshot: ISnapshotEvent,
+  cells: ReadonlySet<string>
+): ISnapshotEvent {
+  const keep = <T>(entries: { [cellId: string]: T }) => {
+    const kept: { [cellId: string]: T } = {};
+    for (const cellId of Object.keys(entries)) {
+      if (!cells.has(cellId)) {
+        kept[cellId] = entries[cellId];
+      }
+    }
+    return kept;
+  };
+  let displays = snapshot.displays;
+  if (displays !== undefined) {
+    const shown = displays;
+    displays = {};
+    for (const id of Object.keys(shown)) {
+      displays[id] = keep(shown[id]);
+    }
+  }
+  return {
+    ...snapshot,
+    outputs: snapshot.outputs && keep(snapshot.outputs),
+    displays,
+    clear_pending: snapshot.clear_pending?.filter(cellId => !cells.has(cellId))
+  };
 }
 
 /**

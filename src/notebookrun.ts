@@ -3,7 +3,12 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { CellStatus, IRun, isRunActive } from './api';
-import { compactEvents } from './eventbatch';
+import {
+  changesOutputsOf,
+  compactEvents,
+  replacedLater,
+  withoutCells
+} from './eventbatch';
 import { RunCells } from './runcells';
 import { IFlushState, IRunEvent, ISnapshotEvent } from './runevents';
 
@@ -151,6 +156,8 @@ export class NotebookRunModel implements IDisposable {
    */
   applyAll(events: IRunEvent[]): boolean[] {
     const applied: boolean[] = [];
+    // outputs a later snapshot of the batch replaces are not rendered first
+    const replaced = replacedLater(events);
     let pending: Exclude<IRunEvent, ISnapshotEvent>[] = [];
     const applyPending = () => {
       for (const event of compactEvents(pending) as typeof pending) {
@@ -161,12 +168,15 @@ export class NotebookRunModel implements IDisposable {
       }
       pending = [];
     };
-    for (const event of events) {
+    events.forEach((event, index) => {
+      const later = replaced[index];
       if (this._isDisposed) {
         applied.push(false);
       } else if (event.type === 'snapshot') {
         applyPending();
-        applied.push(this._applySnapshot(event));
+        applied.push(
+          this._applySnapshot(later ? withoutCells(event, later) : event)
+        );
       } else if (
         this._lastSeq === null ||
         this._needsSnapshot ||
@@ -182,10 +192,12 @@ export class NotebookRunModel implements IDisposable {
         applied.push(false);
       } else {
         this._lastSeq = event.seq;
-        pending.push(event);
+        if (!(later && changesOutputsOf(event, later))) {
+          pending.push(event);
+        }
         applied.push(true);
       }
-    }
+    });
     applyPending();
     return applied;
   }

@@ -239,6 +239,59 @@ describe('NotebookRunModel.applyAll', () => {
     model.dispose();
   });
 
+  it('renders a cell once when catch-ups of the batch replace its outputs', () => {
+    // what the server sends a page that falls behind: catch-up snapshots of c1
+    const batch: IRunEvent[] = [
+      ...numbered(2, [
+        { type: 'output', cell_id: 'c1', output: stdout('a\n') },
+        { type: 'output', cell_id: 'c2', output: stdout('z\n') }
+      ]),
+      snapshot(5, { outputs: { c1: [stdout('a\nb\n')] } }),
+      ...numbered(6, [
+        { type: 'output', cell_id: 'c1', output: stdout('c\n') },
+        { type: 'clear_output', cell_id: 'c1', wait: true }
+      ]),
+      snapshot(9, {
+        outputs: { c1: [stdout('a\nb\nc\nd\n')] },
+        clear_pending: ['c1']
+      }),
+      ...numbered(10, [
+        { type: 'output', cell_id: 'c1', output: stdout('e\n') }
+      ])
+    ];
+    const shown = (model: NotebookModel) => {
+      const texts: string[] = [];
+      cell(model, 'c1').outputs.changed.connect(() =>
+        texts.push(JSON.stringify(outputs(model, 'c1')))
+      );
+      return texts;
+    };
+    const one = attachedNotebook();
+    const batched = attachedNotebook();
+    for (const { view } of [one, batched]) {
+      view.apply(snapshot(1, { outputs: { c1: [] } }));
+    }
+    const oneShown = shown(one.model);
+    const batchedShown = shown(batched.model);
+    for (const event of batch) {
+      one.view.apply(event);
+    }
+    expect(batched.view.applyAll(batch)).toEqual(batch.map(() => true));
+
+    expect(state(batched.model)).toEqual(state(one.model));
+    expect(outputs(batched.model, 'c1')).toEqual([stdout('e\n')]);
+    expect(batched.view.lastSeq).toBe(10);
+    // the first catch-up's text was shown one by one, never in the batch
+    const first = JSON.stringify([stdout('a\nb\n')]);
+    expect(oneShown).toContain(first);
+    expect(batchedShown).not.toContain(first);
+    expect(batchedShown.length).toBeLessThan(oneShown.length);
+    for (const { view, model } of [one, batched]) {
+      view.dispose();
+      model.dispose();
+    }
+  });
+
   it('stops at a gap and asks for a snapshot', () => {
     const { model, view } = attachedNotebook();
     view.apply(snapshot(1, { outputs: { c1: [] } }));

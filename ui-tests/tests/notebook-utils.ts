@@ -76,7 +76,7 @@ export async function seedNotebook(
   expect(response.status(), await response.text()).toBeLessThan(300);
 }
 
-interface IStoredCell {
+export interface IStoredCell {
   id: string;
   cell_type: string;
   source: string | string[];

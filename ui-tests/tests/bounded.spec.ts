@@ -1,0 +1,92 @@
+/**
+ * A run that prints past the server's `max_output_bytes` (2 MiB): the file keeps the
+ * stream's head and tail with a marker between them, and the page that followed the run
+ * holds exactly that, so that saving the notebook afterwards writes what the run wrote.
+ */
+
+import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
+
+import { expect, test } from './fixtures';
+import {
+  isDirty,
+  IStoredCell,
+  openNotebook,
+  readNotebook,
+  RUN_BUTTON,
+  seedNotebook,
+  storedSource,
+  typeAtEnd,
+  waitForActiveRun,
+  waitForEnd
+} from './notebook-utils';
+
+/** 40,000 lines of 67 bytes: 2.7 MB, printed as fast as the kernel can. */
+const PRINTER = [
+  'for i in range(40000):',
+  '    print(f"{i:05d} " + "x" * 60)'
+].join('\n');
+
+test('a page that followed a long stream holds, and saves, what the file holds', async ({
+  page,
+  request,
+  tmpPath
+}) => {
+  const nb = `${tmpPath}/long.ipynb`;
+  await seedNotebook(request, nb, [
+    { id: 'print', source: PRINTER },
+    { id: 'mine', source: 'x = 1' }
+  ]);
+  await openNotebook(page, nb);
+  await page.locator(RUN_BUTTON).click();
+  const run = await waitForActiveRun(request, nb);
+  expect((await waitForEnd(request, run.id)).status).toBe('completed');
+
+  let stored = '';
+  await expect
+    .poll(async () => {
+      stored = streamText((await readNotebook(request, nb)).cells[0]);
+      return stored.endsWith('39999 ' + 'x'.repeat(60) + '\n');
+    })
+    .toBe(true);
+  expect(stored).toContain(' bytes elided; ');
+  await expect.poll(() => shownText(page, 0)).toBe(stored);
+  expect(await isDirty(page)).toBe(false);
+
+  // Saved after an edit: the run's outputs are written as the run wrote them.
+  await typeAtEnd(page, 1, ' + 1');
+  await page.keyboard.press('Control+s');
+  await expect
+    .poll(async () => {
+      const file = await readNotebook(request, nb);
+      return storedSource(file.cells[1]);
+    })
+    .toBe('x = 1 + 1');
+  expect(streamText((await readNotebook(request, nb)).cells[0])).toBe(stored);
+});
+
+/** The text of a cell's stream outputs in the file. */
+function streamText(cell: IStoredCell): string {
+  return (cell.outputs ?? [])
+    .map(output => {
+      const text = output.text ?? '';
+      return Array.isArray(text) ? text.join('') : text;
+    })
+    .join('');
+}
+
+/** The text of a cell's stream outputs in the page's notebook model. */
+async function shownText(
+  page: IJupyterLabPageFixture,
+  index: number
+): Promise<string> {
+  return page.evaluate(i => {
+    const notebook = (window as any).jupyterapp.shell.currentWidget.content;
+    const outputs = notebook.model.cells.get(i).outputs.toJSON();
+    return outputs
+      .map((output: { text?: string | string[] }) => {
+        const text = output.text ?? '';
+        return Array.isArray(text) ? text.join('') : text;
+      })
+      .join('');
+  }, index);
+}
