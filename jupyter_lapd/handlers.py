@@ -242,20 +242,8 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     last = live["seq"]
                     continue
                 backlog = [live, *_drain(queue)]
-                ended = backlog[-1] is None
-                events = [event for event in backlog if event is not None]
-                cells = {event["cell_id"] for event in events if "cell_id" in event}
-                caught = manager.catch_up(run_id, cells)
-                if caught is not None and caught["seq"] == events[-1]["seq"]:
-                    await self._send(caught)
-                    self._catch_up.sent(caught)
-                    last = caught["seq"]
-                else:  # the run has ended: its last events go as they are
-                    for event in events:
-                        if event["seq"] > last:
-                            await self._send(event)
-                            last = event["seq"]
-                if ended:
+                last = await self._send_caught_up(run_id, backlog, last, self._catch_up)
+                if backlog[-1] is None:
                     break
         except WebSocketClosedError:
             return
@@ -263,6 +251,28 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             if self._queue is not None:
                 manager.hub.unsubscribe(run_id, self._queue)
         self.close(1000, "run ended")
+
+    async def _send_caught_up(
+        self,
+        run_id: str,
+        backlog: list[dict[str, Any] | None],
+        last: int,
+        policy: CatchUpPolicy,
+    ) -> int:
+        """Send one snapshot of the cells ``backlog`` touches in its place (its events as
+        they are if the run has ended meanwhile); answer the last seq sent."""
+        events = [event for event in backlog if event is not None]
+        cells = {event["cell_id"] for event in events if "cell_id" in event}
+        caught = self._manager.catch_up(run_id, cells)
+        if caught is not None and caught["seq"] == events[-1]["seq"]:
+            await self._send(caught)
+            policy.sent(caught)
+            return int(caught["seq"])
+        for event in events:
+            if event["seq"] > last:
+                await self._send(event)
+                last = event["seq"]
+        return last
 
     async def _send(self, event: dict[str, Any]) -> None:
         await self.write_message(json.dumps(event))
