@@ -81,9 +81,15 @@ PAGE_PROBE = """
     return text.slice(-400);
   };
   bench.tail = tail;
+  // the same for the notebook model, where a scenario says (reopen): data in before shown
+  bench.inModel = null;
+  bench.modelMarker = null;
   const check = () => {
     if (bench.shown === null && bench.marker !== null && bench.marker()) {
       bench.shown = performance.now();
+    }
+    if (bench.inModel === null && bench.modelMarker !== null && bench.modelMarker()) {
+      bench.inModel = performance.now();
     }
   };
   // Checked at every frame, before it is painted: what the user sees next.
@@ -263,10 +269,25 @@ class Bench:
                 "return document.querySelector('.jp-Notebook .jp-OutputArea-output pre') !== null;"
             )
         marker = f"window.__bench.t0 = 0; window.__bench.marker = () => {{ {test} }};"
+        if tool == "background":
+            # The running cell's model has the line: JupyterLab then attaches the cells
+            # out of view one after another (windowing), the last one seconds later.
+            marker += (
+                " window.__bench.modelMarker = () => { const w = window.jupyterapp"
+                " && window.jupyterapp.shell.currentWidget; const m = w && w.content"
+                " && w.content.model; if (!m || m.cells.length === 0) return false;"
+                " const o = m.cells.get(m.cells.length - 1).outputs;"
+                " const t = o && o.length ? String(o.get(o.length - 1).toJSON().text) : '';"
+                " const x = /tick (\\d+\\.\\d+)\\s*$/.exec(t);"
+                f" return x !== null && parseFloat(x[1]) > {since:.3f}; }};"
+            )
         context, page = self._page(marker)
         try:
             page.goto(self._url(name))
-            return self._measure(page, self._wait_shown(page))
+            result = self._measure(page, self._wait_shown(page))
+            in_model = page.evaluate("() => window.__bench.inModel")
+            result["in_model"] = None if in_model is None else float(in_model) / 1000
+            return result
         finally:
             context.close()
             for run in self.server.request("GET", "lapd/api/runs?status=running")["runs"]:
