@@ -121,6 +121,7 @@ def plain_json(value: Any) -> Any:
 
 class _Cell:
     __slots__ = (
+        "bounded",
         "clear_pending",
         "display_ids",
         "execution",
@@ -133,6 +134,7 @@ class _Cell:
     def __init__(self) -> None:
         self.outputs: list[StreamOutput | Output] = []
         self.clear_pending = False
+        self.bounded = False  # one of its streams has outgrown half of max_output_bytes
         self.display_ids: set[str] = set()
         self.execution_count: int | None = None
         self.execution: dict[str, Any] = {}
@@ -264,9 +266,7 @@ class OutputModel:
         """Whether a stream output of the cell has outgrown half of ``max_output_bytes``:
         its text is no longer what its fragments add up to, once they pass the limit."""
         cell = self._cells.get(cell_id)
-        return cell is not None and any(
-            isinstance(o, StreamOutput) and o.bounded for o in cell.outputs
-        )
+        return cell is not None and cell.bounded
 
     def clear_pending(self, cell_id: str) -> bool:
         """Whether a ``clear_output(wait=True)`` waits for the cell's next output."""
@@ -302,6 +302,7 @@ class OutputModel:
         cell = self._cell(cell_id)
         cell.outputs = []
         cell.clear_pending = False
+        cell.bounded = False
         for display_id in cell.display_ids:
             where = self._displays.get(display_id, {})
             where.pop(cell_id, None)
@@ -327,6 +328,7 @@ class OutputModel:
                 last = StreamOutput(name, self.max_output_bytes, self.run_id)
                 cell.outputs.append(last)
             last.append(text)
+            cell.bounded = cell.bounded or last.bounded
         else:
             if display_id:
                 self._displays.setdefault(display_id, {}).setdefault(cell_id, []).append(

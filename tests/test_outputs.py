@@ -181,6 +181,19 @@ def test_consecutive_stream_fragments_merge() -> None:
     assert texts(model, "c") == [("stdout", "a\nbc\n")]
 
 
+def test_a_cell_is_bounded_once_a_stream_outgrows_half_the_limit() -> None:
+    """What a page following the run needs a catch-up of (catchup.py): set by any one
+    stream, however many small ones the cell has, and reset by a clear."""
+    model = OutputModel(max_output_bytes=1024)
+    for _ in range(20):  # small streams, each well within the limit
+        feed(model, "c", stream("o" * 100 + "\n"), stream("e" * 100 + "\n", "stderr"))
+    assert not model.bounded("c") and not model.bounded("other")
+    feed(model, "c", stream("x" * 600 + "\n"))
+    assert model.bounded("c")
+    model.apply({"type": "clear_output", "cell_id": "c", "wait": False})
+    assert not model.bounded("c")
+
+
 def test_interleaved_streams_stay_in_arrival_order() -> None:
     model = OutputModel()
     feed(
