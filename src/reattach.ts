@@ -163,7 +163,10 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       socket,
       dispose: () => {
         batch.dispose();
-        model.cells.changed.disconnect(onCellsChanged);
+        if (!model.isDisposed) {
+          // (a closed notebook's model, disposed first, has no cells left)
+          model.cells.changed.disconnect(onCellsChanged);
+        }
       }
     });
     console.info(

@@ -188,7 +188,11 @@ export class RunCells implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    this._model.cells.changed.disconnect(this._onCellsChanged, this);
+    // A closed notebook's model goes first: its cells are gone, and so are their
+    // connections.
+    if (!this._model.isDisposed) {
+      this._model.cells.changed.disconnect(this._onCellsChanged, this);
+    }
     this._displays.clear();
   }
 

@@ -141,6 +141,13 @@ describe('NotebookRunModel', () => {
       expect(cell(model, 'c2').executionState).toBe('idle');
     });
 
+    it('lets go of a notebook whose model was disposed first, as on closing it', () => {
+      view.apply(snapshot(0));
+      model.dispose();
+      expect(() => view.dispose()).not.toThrow();
+      expect(view.isDisposed).toBe(true);
+    });
+
     it('ignores events before any snapshot', () => {
       expect(
         view.apply({
