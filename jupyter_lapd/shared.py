@@ -9,16 +9,18 @@ client sees the outputs live, and collaborators' edits are never overwritten by 
 the run wrote. When no room is open the run writes the file as usual, and a client that
 opens the notebook mid-run loads that file and joins the room the run then writes into.
 
-The room saves its document as it saves any collaborator's edits: once they have been
-quiet for ``document_save_delay``, or when a user saves. A run is such a collaborator: while
-a page has the room open, the run never saves the document itself. JupyterLab checks the
-file before each save and asks "File Changed" when the file's hash is not the one it last
-saw; a save the page did not make lands, now and then, between that check and the room's
-broadcast of the new hash. When no page has the room open (the notebook was closed, the
-laptop slept) nobody is there to save or to be asked: a cell printing steadily never lets
-the document go quiet, so the run has the room save it, through the room's own save
-(exactly what a user's save does: its loader records the file's new modification time and
-the document's state its hash), at least every ``flush_interval`` and once at its end.
+The room treats every change of its document as a collaborator's edit: it cancels the save
+it is making and starts its debounced autosave over. A cancelled save still writes the file
+but never announces its hash (so a page's next save finds a file it never saw and asks
+"File Changed"), and a page's Ctrl+S cancelled that way is answered "saved" without ever
+reaching the file. A run changes the document every 0.1 s, so it makes its changes under
+the room's update lock, which the room holds itself while it loads the file and under
+which it does not react to changes: the run's outputs never cancel nor postpone a save.
+The run has the room save them instead, through the room's own save (exactly what a
+user's save does: its loader records the file's new modification time and the document's
+state its hash), about every ``flush_interval`` and once at its end, whether or not a
+page has the room open, unless the room already has a save coming (a person's edit or
+save), which carries the run's outputs too.
 
 jupyter-collaboration stays optional: everything is looked up at run time in the server's
 settings, where its extension publishes itself as ``jupyter_server_ydoc``.
@@ -27,10 +29,11 @@ settings, where its extension publishes itself as ``jupyter_server_ydoc``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import nbformat
@@ -45,9 +48,10 @@ SHARED_DOCUMENT = "shared_document"
 # How stale the shared document may get: collaborators watch it live, so well under the
 # file's interval; each update is a small incremental change, not a rewrite.
 SHARED_INTERVAL = 0.1
-# How long the run's changes wait for a save of the room's to end (a save of a big
-# notebook on a busy machine takes a while; the changes then go in regardless).
-ROOM_SAVE_WAIT = 5.0
+# How long the run's changes wait for the room's update lock (held while the room loads the
+# file into its document, which takes a while for a big notebook on a busy machine; the
+# changes then go in regardless).
+ROOM_LOCK_WAIT = 5.0
 
 
 class SharedDocuments:
@@ -114,7 +118,7 @@ class SharedDocuments:
         return SharedNotebook(
             doc,
             lambda final: self._save(api_path, file_id, final),
-            lambda: self._room_saved(file_id),
+            lambda: self._unobserved(file_id),
         )
 
     def _file_id(self, api_path: str) -> str | None:
@@ -123,22 +127,29 @@ class SharedDocuments:
         file_ids = self._serverapp.web_app.settings.get("file_id_manager")
         return None if file_ids is None else file_ids.get_id(api_path)
 
-    async def _room_saved(self, file_id: str | None) -> None:
-        """Wait (a while at most) for a save of the room's in progress to end.
-
-        A change to the document while the room saves it makes the room start its save
-        over: the file is written all the same, but the hash it would have announced in
-        the document's state is lost, and a page's next save then finds a file it never
-        saw ("File Changed"). The run's changes wait for the save to end instead.
-        """
-        loaders = getattr(self._extension(), "file_loaders", None)
-        loader = loaders[file_id] if loaders is not None and file_id in loaders else None
-        busy = getattr(loader, "_lock", None)  # held while the loader saves the file
-        if not isinstance(busy, asyncio.Lock):
-            return
-        deadline = time.monotonic() + ROOM_SAVE_WAIT
-        while busy.locked() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+    @contextlib.asynccontextmanager
+    async def _unobserved(self, file_id: str | None) -> AsyncIterator[None]:
+        """Hold the room's update lock while the run changes the document, so that the
+        room does not take the change for a collaborator's edit (which cancels the save
+        it is making: see the module's docstring)."""
+        lock = getattr(self._room(file_id), "_update_lock", None)
+        held: asyncio.Lock | None = None
+        if isinstance(lock, asyncio.Lock):
+            deadline = time.monotonic() + ROOM_LOCK_WAIT
+            while lock.locked() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if lock.locked():
+                self._log.info("jupyter_lapd: the room of %s stays busy", file_id)
+            else:
+                # taken at once, without yielding: a page's save arriving meanwhile would
+                # find the lock held and be answered "skipped"
+                await lock.acquire()
+                held = lock
+        try:
+            yield
+        finally:
+            if held is not None:
+                held.release()
 
     def _room(self, file_id: str | None) -> Any:
         """The collaboration room of the file with ``file_id``, if one is open, or None."""
@@ -151,14 +162,19 @@ class SharedDocuments:
         return rooms.get(room_id_from_encoded_path(encode_file_path("json", "notebook", file_id)))
 
     async def _save(self, api_path: str, file_id: str | None, final: bool) -> None:
-        """Have the room save its document as a user's save does, when no page has the
-        room open and the document went ``save_interval`` unsaved (or the run ended)."""
+        """Have the room save its document as a user's save does, once it went
+        ``save_interval`` unsaved (or the run ended), unless the room has a save coming."""
         when, cost = self._saved.setdefault(api_path, (time.monotonic(), 0.0))
         if not final and time.monotonic() - when < max(self.save_interval, 20 * cost):
             return
         room = self._room(file_id)
-        if room is None or getattr(room, "clients", None):
-            return  # a page has it open: the room saves it as it saves the page's edits
+        if room is None:
+            return
+        coming = getattr(room, "_saving_document", None)
+        if isinstance(coming, asyncio.Future) and not coming.done():
+            # a person's edit (its autosave waits for them to pause) or save: it saves
+            # the run's changes too, and a save started now would cancel it
+            return
         save = getattr(room, "_save_to_disc", None)  # what the room does on a user's save
         if save is None:
             return  # another jupyter-collaboration: its autosave saves once output pauses
@@ -183,15 +199,15 @@ class SharedNotebook:
         self,
         doc: Any,
         save: Callable[[bool], Awaitable[None]] | None = None,
-        room_saved: Callable[[], Awaitable[None]] | None = None,
+        unobserved: Callable[[], contextlib.AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.doc = doc
         self.key = doc  # the same room's document: only changed cells need applying
         self._save = save
-        self._room_saved = room_saved
+        self._unobserved = unobserved
 
     async def finish(self) -> None:
-        """The run's last write is in: have the room save it (if no page will)."""
+        """The run's last write is in: have the room save it."""
         if self._save is not None:
             await self._save(True)
 
@@ -199,9 +215,11 @@ class SharedNotebook:
         self, cells: dict[str, CellState], meta: NotebookMeta | None = None
     ) -> WriteResult:
         started = time.monotonic()
-        if self._room_saved is not None:
-            await self._room_saved()
-        missing, present = apply_cells(self.doc, cells, meta)
+        if self._unobserved is None:
+            missing, present = apply_cells(self.doc, cells, meta)
+        else:
+            async with self._unobserved():
+                missing, present = apply_cells(self.doc, cells, meta)
         if self._save is not None:
             await self._save(False)
         return WriteResult(

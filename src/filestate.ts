@@ -214,7 +214,7 @@ export class SaveCheck implements IDisposable {
       }
       return afterEarlierSaves(checks)
         .then(() => get.call(contents, path, options))
-        .then(model => this._checked(checks, model));
+        .then(model => this._checked(checks, model, options));
     };
   }
 
@@ -308,46 +308,33 @@ export class SaveCheck implements IDisposable {
 
   private async _checked(
     checks: Array<[DocumentRegistry.Context, IDocState]>,
-    model: Contents.IModel
+    model: Contents.IModel,
+    options: Contents.IFetchOptions | undefined
   ): Promise<Contents.IModel> {
-    if (!model.hash) {
-      return model;
-    }
     for (const [context, doc] of checks) {
-      if (!context.isDisposed) {
-        await this._reconcile(context, doc, model.hash, model.last_modified);
+      if (model.hash && !context.isDisposed) {
+        model = await this._reconcile(context, doc, model, options);
       }
     }
     return model;
   }
 
+  /**
+   * The check's answer, or a newer state of the file the context then takes.
+   */
   private async _reconcile(
     context: DocumentRegistry.Context,
     doc: IDocState,
-    hash: string,
-    lastModified: string
-  ): Promise<void> {
+    model: Contents.IModel,
+    options: Contents.IFetchOptions | undefined
+  ): Promise<Contents.IModel> {
+    const hash = model.hash!;
     if (context.contentsModel?.hash === hash) {
-      return;
+      return model;
     }
     const deadline = Date.now() + FLUSH_WAIT_MS;
     if (doc.shared) {
-      // A save by the room (a collaborator's, the room's autosave) that the page has
-      // not taken yet: the room announces the file's hash in the document's state as
-      // the save ends, and the page then fetches the file's state before taking it.
-      // A change the room did not save (another program wrote the file) never shows
-      // there: JupyterLab asks about it.
-      while (
-        roomHash(context) !== hash &&
-        !context.isDisposed &&
-        Date.now() < deadline
-      ) {
-        await nextRoomSave(context, deadline - Date.now());
-      }
-      if (roomHash(context) === hash && !context.isDisposed) {
-        adoptFileState(context, hash, lastModified);
-      }
-      return;
+      return this._reconcileShared(context, model, options, deadline);
     }
     while (
       !doc.known.includes(hash) &&
@@ -357,8 +344,59 @@ export class SaveCheck implements IDisposable {
       await nextOf(doc.waiters, deadline - Date.now());
     }
     if (doc.known.includes(hash) && !context.isDisposed) {
-      adoptServerWrite(context, { hash, last_modified: lastModified });
+      adoptServerWrite(context, { hash, last_modified: model.last_modified });
     }
+    return model;
+  }
+
+  /**
+   * A save by the room (a collaborator's, the room's autosave, one a run asked for)
+   * that the page has not taken yet: the room announces the file's hash in the
+   * document's state as the save ends, and the page then fetches the file's state
+   * before taking it. A change the room did not save (another program wrote the file)
+   * never shows there: JupyterLab asks about it.
+   *
+   * A save the room started over (any change of the document during a save cancels
+   * it: someone typed) still writes the file but announces nothing; the room's next
+   * save, a moment later, does. So when the room announces a save other than the one
+   * the check saw, the file's state is asked again: if it is the announced one, that
+   * is the answer the check gets.
+   */
+  private async _reconcileShared(
+    context: DocumentRegistry.Context,
+    model: Contents.IModel,
+    options: Contents.IFetchOptions | undefined,
+    deadline: number
+  ): Promise<Contents.IModel> {
+    let asked = model.hash;
+    while (!context.isDisposed) {
+      const announced = roomHash(context);
+      if (announced === model.hash) {
+        adoptFileState(context, model.hash, model.last_modified);
+        return model;
+      }
+      if (announced !== null && announced !== asked) {
+        asked = announced;
+        const fresh = await this._originalGet.call(
+          this._contents,
+          context.path,
+          options
+        );
+        if (fresh.hash === announced) {
+          model = {
+            ...model,
+            hash: fresh.hash,
+            last_modified: fresh.last_modified
+          };
+          continue;
+        }
+      }
+      if (Date.now() >= deadline) {
+        break;
+      }
+      await nextRoomSave(context, deadline - Date.now());
+    }
+    return model;
   }
 
   private _contents: Contents.IManager;

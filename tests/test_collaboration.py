@@ -257,29 +257,90 @@ async def file_hash(jp_fetch: Any, path: str = "nb.ipynb") -> str:
     return str(json.loads(response.body)["hash"])
 
 
+async def same_hash(doc: YNotebook, jp_fetch: Any, timeout: float = 30) -> None:
+    """Wait until the page knows the file's hash (every save is announced to the pages;
+    while the room saves again and again, some moment has both agree)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while doc.hash != await file_hash(jp_fetch):
+        assert asyncio.get_running_loop().time() < deadline, "the page never got the hash"
+        await asyncio.sleep(0.05)
+
+
+async def room_document(jp_serverapp: Any, path: str = "nb.ipynb") -> Any:
+    """The room's own document of ``path`` (the server side of every page's copy)."""
+    ext = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    return await ext.get_document(
+        path=path, content_type="notebook", file_format="json", copy=False
+    )
+
+
 # The room's own autosave waits longer than the run lasts: every save seen is the run's.
 @pytest.mark.collab_config(document_save_delay=60)
-async def test_with_a_page_in_the_room_the_run_never_saves_the_document_itself(
+async def test_with_a_page_in_the_room_the_run_has_the_room_save_its_outputs(
     jp_fetch: Any,
+    tmp_path: Path,
     lapd_notebook: Any,
     lapd_start: Any,
+    lapd_get: Any,
     lapd_wait: Any,
     collab_client: Any,
 ) -> None:
-    """A run is a collaborator that appends outputs: it leaves saving to the room (its
-    autosave, a user's save). A save of its own could land between a page's check of the
-    file and its save, and JupyterLab would ask "File Changed"."""
-    path = lapd_notebook([STEADY])
-    before = await file_hash(jp_fetch)
+    """While a page has the room open, the file follows the run as it does without one:
+    saved by the room, whose saves tell every page the file's new hash."""
+    flag = tmp_path / "followed"
+    path = lapd_notebook([STEADY + "\n" + held_until(flag)])
     async with collab_client("nb.ipynb") as alice:
         run = await lapd_start("nb.ipynb")
-        await wait_until(lambda: "10\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+        # while the cell still prints, the file follows
+        await wait_until(lambda: "15\n" in stream_text({"outputs": on_disk(path)}), timeout=60)
+        assert (await lapd_get(run["id"]))["status"] == "running"  # it waits for the flag
+        flag.touch()
         assert (await lapd_wait(run["id"]))["status"] == "completed"
-        assert stream_text(cell_by_id(alice, "c0")).endswith("39\n")
-        # the file is the one the page last saw: its next save finds no change
-        assert await file_hash(jp_fetch) == before
-        assert alice.hash in (None, before)
-        assert on_disk(path) == []
+        await wait_until(lambda: stream_text({"outputs": on_disk(path)}).endswith("39\n"))
+        # the page knows the file it was saved as: its next save finds no change
+        await same_hash(alice, jp_fetch)
+
+
+@pytest.mark.collab_config(document_save_delay=60)
+async def test_a_page_save_while_the_run_streams_reaches_the_file(
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    tmp_path: Path,
+    lapd_notebook: Any,
+    lapd_start: Any,
+    lapd_get: Any,
+    lapd_wait: Any,
+    collab_client: Any,
+) -> None:
+    """The room cancels a save under way at any change of its document, and answers the
+    page "saved" all the same: the run's changes, every 0.1 s, must not be such changes,
+    or a Ctrl+S made while output streams never reaches the file. A notebook of many
+    cells makes each save long enough for several of the run's changes."""
+    flag = tmp_path / "saved"
+    path = lapd_notebook(
+        [STEADY + "\n" + held_until(flag)] + [("markdown", f"note {i}") for i in range(2000)]
+    )
+    async with collab_client("nb.ipynb") as alice:
+        run = await lapd_start("nb.ipynb")
+        await wait_until(lambda: "3\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
+        shared = await room_document(jp_serverapp)
+        for save_id in range(1, 4):
+            edit = f" edited {save_id}"
+            source = alice.ycells[1]["source"]
+            source += edit
+            # the edit is in the room before the save is asked for, as a page's typing is
+            await wait_until(lambda e=edit: shared.get_cell(1)["source"].endswith(e))
+            await press_save(alice, save_id)
+
+            def saved(edit: str = edit) -> bool:
+                nb = read_saved(path)
+                return nb is not None and nb.cells[1].source.endswith(edit)
+
+            await wait_until(saved, timeout=30)
+            await same_hash(alice, jp_fetch)
+        assert (await lapd_get(run["id"]))["status"] == "running"  # every save was mid-run
+        flag.touch()
+        assert (await lapd_wait(run["id"]))["status"] == "completed"
 
 
 @pytest.mark.collab_config(document_save_delay=60)
@@ -312,7 +373,7 @@ async def test_a_page_save_during_the_run_gives_every_page_the_files_hash(
             await press_save(alice, save_id)
             # every save of the room is announced to the pages: the file's hash
             await wait_until(lambda p=previous: alice.hash != p, timeout=30)
-            assert alice.hash == await file_hash(jp_fetch)
+            await same_hash(alice, jp_fetch)
         # every save was made during the run: its cell waits for this flag
         assert (await lapd_get(run["id"]))["status"] == "running"
         flag.touch()
@@ -340,10 +401,7 @@ async def test_with_no_page_in_the_room_the_run_has_the_room_save_as_a_user_does
     async with collab_client("nb.ipynb") as alice:
         run = await lapd_start("nb.ipynb")
         await wait_until(lambda: "3\n" in stream_text(cell_by_id(alice, "c0")), timeout=60)
-    ext = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
-    shared = await ext.get_document(
-        path="nb.ipynb", content_type="notebook", file_format="json", copy=False
-    )
+    shared = await room_document(jp_serverapp)
     assert shared is not None  # the room is still open
     # while the cell still prints, the file follows
     await wait_until(lambda: "15\n" in stream_text({"outputs": on_disk(path)}), timeout=60)

@@ -289,6 +289,24 @@ describe('SaveCheck, collaborative document', () => {
     check.dispose();
   });
 
+  it('takes the next save the room announces after one it never announced', async () => {
+    // The room wrote the file, then dropped the save's hash (someone typed during it).
+    const disk = { hash: 'unannounced' };
+    const { contents, context, check, sharedModel } = setUp(disk, 'loaded');
+    context.saveState.emit('started');
+    const checked = contents.get(LOADED.path, HASH_ONLY);
+    setTimeout(() => {
+      disk.hash = 'next-save';
+      sharedModel.setState('hash', 'next-save');
+    }, 50);
+    const answer = await checked;
+    // JupyterLab compares the answer with the hash it has: both are the new save's.
+    expect(answer.hash).toBe('next-save');
+    expect(answer.last_modified).toBe('t-next-save');
+    expect(context.contentsModel?.hash).toBe('next-save');
+    check.dispose();
+  });
+
   it('leaves a change the room did not save for JupyterLab to ask about', async () => {
     jest.useFakeTimers();
     const { contents, context, check } = setUp(
