@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import posixpath
 import shutil
@@ -46,6 +48,7 @@ class KernelProvider:
         self.session_manager = session_manager
         self.kernel_spec_manager = kernel_spec_manager
         self.ipython_hist_file = ipython_hist_file
+        self._shutting_down: set[asyncio.Future[Any]] = set()
 
     async def check_kernel_name(self, name: str | None) -> None:
         if name is None:
@@ -124,8 +127,31 @@ class KernelProvider:
         await ensure_async(self.kernel_manager.interrupt_kernel(kernel_id))
 
     async def release(self, lease: KernelLease) -> None:
+        """Shut down a kernel the run started, without the run's end waiting for it.
+
+        A graceful shutdown waits for the kernel's process to exit, and ipykernel now and
+        then does not exit when asked: jupyter_client then terminates it, after half its
+        ``shutdown_wait_time`` (2.5 s by default). The run's last write and its
+        completion need nothing from the kernel by then (its channels are closed).
+        """
         if lease.owned and lease.kernel_id in self.kernel_manager:
-            await ensure_async(self.kernel_manager.shutdown_kernel(lease.kernel_id))
+            shutdown = asyncio.ensure_future(
+                ensure_async(self.kernel_manager.shutdown_kernel(lease.kernel_id))
+            )
+            self._shutting_down.add(shutdown)
+            shutdown.add_done_callback(self._shut_down)
+
+    def _shut_down(self, shutdown: asyncio.Future[Any]) -> None:
+        self._shutting_down.discard(shutdown)
+        if not shutdown.cancelled() and shutdown.exception() is not None:
+            logging.getLogger(__name__).warning(
+                "jupyter_lapd: shutting down a run's kernel: %r", shutdown.exception()
+            )
+
+    async def wait_released(self, timeout: float) -> None:
+        """Wait (``timeout`` seconds at most) for the kernels of ended runs to exit."""
+        if self._shutting_down:
+            await asyncio.wait(list(self._shutting_down), timeout=timeout)
 
     def _name_of(self, kernel_id: str, fallback: str | None) -> str:
         try:

@@ -168,6 +168,7 @@ class RunManager:
         tasks = [r.task for r in running if r.task is not None and not r.task.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=max(1.0, deadline - loop.time()))
+        await self.kernels.wait_released(max(1.0, deadline - loop.time()))
         await self.hub.stop()
         for task in list(self._saving):
             task.cancel()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 from conftest import held_until, read_nb
 
@@ -82,8 +84,41 @@ async def test_new_mode_starts_a_fresh_kernel_shown_in_running_kernels(
     assert read_nb(path).cells[0].outputs[0]["text"] == "fresh\n"
     sessions = json.loads((await jp_fetch("api", "sessions")).body)
     assert sessions == []  # a fresh kernel does not take over the notebook's session
-    kernels = json.loads((await jp_fetch("api", "kernels")).body)
-    assert run["kernel_id"] not in [k["id"] for k in kernels]  # shut down with its run
+
+    await gone(jp_fetch, run["kernel_id"])  # shut down once its run ended
+
+
+async def kernel_ids(jp_fetch: Any) -> list[str]:
+    return [k["id"] for k in json.loads((await jp_fetch("api", "kernels")).body)]
+
+
+async def gone(jp_fetch: Any, kernel_id: str, timeout: float = 30) -> None:
+    """Wait until the server no longer lists the kernel."""
+    for _ in range(int(timeout / 0.05)):
+        if kernel_id not in await kernel_ids(jp_fetch):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"kernel {kernel_id} still running after {timeout} s")
+
+
+async def test_a_run_ends_without_waiting_for_its_kernel_to_exit(
+    jp_fetch, jp_serverapp, tmp_path, lapd_notebook, lapd_start, lapd_wait
+):
+    """A kernel slow to exit (here an exit handler that never returns; ipykernel itself
+    now and then hangs on its way out) does not hold back the run's end: its file and
+    its status are final at once, and jupyter_client terminates the kernel later."""
+    release = tmp_path / "release"
+    never = "import atexit, time\natexit.register(time.sleep, 600)\n"
+    lapd_notebook([never + held_until(release)])
+    run = await lapd_start("nb.ipynb", kernel="new")
+    run = await lapd_wait(run["id"], cell=("c0", "running"))
+    # jupyter_client terminates a kernel still there after half of this
+    jp_serverapp.kernel_manager.get_kernel(run["kernel_id"]).shutdown_wait_time = 20
+    release.touch()
+    run = await lapd_wait(run["id"])
+    assert run["status"] == "completed"
+    assert run["kernel_id"] in await kernel_ids(jp_fetch)  # still on its way out
+    await gone(jp_fetch, run["kernel_id"])
 
 
 HIST_FILE = "from IPython import get_ipython\nprint(get_ipython().history_manager.hist_file)"
