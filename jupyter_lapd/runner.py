@@ -179,7 +179,8 @@ class ActiveRun(CellLoop):
         subscriber holds the others already)."""
         cell_ids = self.model.cell_ids()
         if cells is not None:
-            cell_ids = [cid for cid in cell_ids if cid in cells]
+            wanted = set(cells)
+            cell_ids = [cid for cid in cell_ids if cid in wanted]
         return {
             "seq": self._hub.seq(self.record.id),
             "type": ev.SNAPSHOT,
@@ -190,7 +191,7 @@ class ActiveRun(CellLoop):
             "execution": {cid: self.model.execution_metadata(cid) for cid in cell_ids},
             # where display ids show (for update_display events to come), and the cells
             # whose clear_output(wait=True) waits for their next output
-            "displays": self.model.displays(cell_ids),
+            "displays": self.model.displays(set(cell_ids)),
             "clear_pending": [cid for cid in cell_ids if self.model.clear_pending(cid)],
             "flushed": self.last_flush,
         }

@@ -10,13 +10,10 @@ import { expect, test } from './fixtures';
 import {
   isDirty,
   IStoredCell,
-  openNotebook,
   readNotebook,
-  RUN_BUTTON,
-  seedNotebook,
+  startPrintingRun,
   storedSource,
   typeAtEnd,
-  waitForActiveRun,
   waitForEnd
 } from './notebook-utils';
 
@@ -32,14 +29,8 @@ test('a page that followed a long stream holds, and saves, what the file holds',
   tmpPath
 }) => {
   const nb = `${tmpPath}/long.ipynb`;
-  await seedNotebook(request, nb, [
-    { id: 'print', source: PRINTER },
-    { id: 'mine', source: 'x = 1' }
-  ]);
-  await openNotebook(page, nb);
-  await page.locator(RUN_BUTTON).click();
-  const run = await waitForActiveRun(request, nb);
-  expect((await waitForEnd(request, run.id)).status).toBe('completed');
+  const runId = await startPrintingRun(page, request, nb, PRINTER);
+  expect((await waitForEnd(request, runId)).status).toBe('completed');
 
   let stored = '';
   await expect

@@ -331,16 +331,18 @@ export function watchSaveConflicts(page: IJupyterLabPageFixture): string[] {
 }
 
 /**
- * Seed a notebook whose first cell prints 30 lines over 6 s and whose second is
- * `x = 1`, open it and run it in the background; resolves to the run's id.
+ * Seed a notebook whose first cell prints (by default 30 lines over 6 s: `source`) and
+ * whose second is `x = 1`, open it and run it in the background; resolves to the run's
+ * id.
  */
 export async function startPrintingRun(
   page: IJupyterLabPageFixture,
   request: APIRequestContext,
-  nb: string
+  nb: string,
+  source = printLines(30)
 ): Promise<string> {
   await seedNotebook(request, nb, [
-    { id: 'print', source: printLines(30) },
+    { id: 'print', source },
     { id: 'mine', source: 'x = 1' }
   ]);
   await openNotebook(page, nb);
