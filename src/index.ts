@@ -4,12 +4,15 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 /* eslint-disable jupyter/prefer-lazy-imports -- activation needs these at once: the
-   commands back the toolbar button and menus from the start, and notebooks restored
-   with the layout must attach to their runs as soon as they open. */
+   commands back the toolbar button and menus from the start, notebooks restored with
+   the layout must attach to their runs as soon as they open, and a renderer factory
+   creates its renderers synchronously. */
 import { listRuns } from './api';
+import { chunkedTextFactory } from './chunkedtext';
 import { addCommands } from './commands';
 /* eslint-enable jupyter/prefer-lazy-imports */
 import { INotebookRuns, NotebookRuns } from './reattach';
@@ -70,13 +73,17 @@ const reattachPlugin: JupyterFrontEndPlugin<INotebookRuns> = {
   autoStart: true,
   provides: INotebookRuns,
   requires: [INotebookTracker],
-  optional: [ITranslator, IRunsModel],
+  optional: [ITranslator, IRunsModel, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     translator: ITranslator | null,
-    runsModel: IRunsModel | null
+    runsModel: IRunsModel | null,
+    rendermime: IRenderMimeRegistry | null
   ): INotebookRuns => {
+    // Streams of a notebook following a run render in chunks (notebooks opened from
+    // now on take their renderers from this registry).
+    rendermime?.addFactory(chunkedTextFactory, chunkedTextFactory.defaultRank);
     const runs = new NotebookRuns({
       tracker,
       serverSettings: app.serviceManager.serverSettings,

@@ -12,6 +12,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { getRun, IRun, isRunActive, listRuns } from './api';
+import { FOLLOWING_CLASS } from './chunkedtext';
 import { FrameBatch } from './eventbatch';
 import { isCollaborative, SaveCheck } from './filestate';
 import { NotebookRunModel } from './notebookrun';
@@ -169,6 +170,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
         }
       }
     });
+    this._mark(context);
     console.info(
       shared
         ? `jupyter_lapd: ${context.path} follows run ${run.id}; its outputs arrive through the shared document`
@@ -344,7 +346,8 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
   }
 
   /**
-   * Mark the queued cells of every view of the document, and unmark the others.
+   * Mark the queued cells of every view of the document, and unmark the others; mark
+   * the views that follow a run (their streams render in chunks: `ChunkedText`).
    */
   private _mark(context: DocumentRegistry.Context): void {
     const attachment = this._attachments.get(context);
@@ -354,6 +357,7 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
       if (panel.context !== context) {
         return;
       }
+      panel.toggleClass(FOLLOWING_CLASS, attachment !== undefined);
       for (const cell of panel.content.widgets) {
         markQueued(cell, queued.has(cell.model.id), label);
       }

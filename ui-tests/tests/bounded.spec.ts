@@ -43,6 +43,38 @@ test('a page that followed a long stream holds, and saves, what the file holds',
   await expect.poll(() => shownText(page, 0)).toBe(stored);
   expect(await isDirty(page)).toBe(false);
 
+  // Shown in chunks the browser lays out only while on screen: the same text, and the
+  // same text selected (copied) as from one plain <pre>.
+  const pre = page
+    .locator('.jp-Notebook .jp-CodeCell')
+    .first()
+    .locator('.jp-OutputArea-output pre')
+    .first();
+  await expect.poll(() => pre.evaluate(node => node.textContent)).toBe(stored);
+  expect(await pre.locator('.jp-lapd-TextChunk').count()).toBeGreaterThan(1);
+  const [selected, plain] = await pre.evaluate(node => {
+    const select = (target: Node) => {
+      const range = document.createRange();
+      range.selectNodeContents(target);
+      const selection = window.getSelection()!;
+      selection.removeAllRanges();
+      selection.addRange(range);
+      const text = selection.toString();
+      selection.removeAllRanges();
+      return text;
+    };
+    const copy = document.createElement('pre');
+    copy.textContent = node.textContent;
+    node.parentElement!.appendChild(copy);
+    try {
+      return [select(node), select(copy)];
+    } finally {
+      copy.remove();
+    }
+  });
+  expect(selected.length).toBeGreaterThan(0);
+  expect(selected).toBe(plain);
+
   // Saved after an edit: the run's outputs are written as the run wrote them.
   await typeAtEnd(page, 1, ' + 1');
   await page.keyboard.press('Control+s');
