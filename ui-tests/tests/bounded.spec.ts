@@ -26,7 +26,8 @@ const PRINTER = [
 test('a page that followed a long stream holds, and saves, what the file holds', async ({
   page,
   request,
-  tmpPath
+  tmpPath,
+  rtc
 }) => {
   const nb = `${tmpPath}/long.ipynb`;
   const runId = await startPrintingRun(page, request, nb, PRINTER);
@@ -44,14 +45,18 @@ test('a page that followed a long stream holds, and saves, what the file holds',
   expect(await isDirty(page)).toBe(false);
 
   // Shown in chunks the browser lays out only while on screen: the same text, and the
-  // same text selected (copied) as from one plain <pre>.
+  // same text selected (copied) as from one plain <pre>. (With real-time collaboration
+  // the last outputs can reach the page through the shared document after the run's
+  // end, when the notebook no longer follows it: JupyterLab renders those itself.)
   const pre = page
     .locator('.jp-Notebook .jp-CodeCell')
     .first()
     .locator('.jp-OutputArea-output pre')
     .first();
   await expect.poll(() => pre.evaluate(node => node.textContent)).toBe(stored);
-  expect(await pre.locator('.jp-lapd-TextChunk').count()).toBeGreaterThan(1);
+  if (!rtc) {
+    expect(await pre.locator('.jp-lapd-TextChunk').count()).toBeGreaterThan(1);
+  }
   const [selected, plain] = await pre.evaluate(node => {
     const select = (target: Node) => {
       const range = document.createRange();
