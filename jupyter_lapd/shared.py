@@ -19,8 +19,7 @@ which it does not react to changes: the run's outputs never cancel nor postpone 
 The run has the room save them instead, through the room's own save (exactly what a
 user's save does: its loader records the file's new modification time and the document's
 state its hash), about every ``flush_interval`` and once at its end, whether or not a
-page has the room open, unless the room already has a save coming (a person's edit or
-save), which carries the run's outputs too.
+page has the room open.
 
 jupyter-collaboration stays optional: everything is looked up at run time in the server's
 settings, where its extension publishes itself as ``jupyter_server_ydoc``.
@@ -163,17 +162,13 @@ class SharedDocuments:
 
     async def _save(self, api_path: str, file_id: str | None, final: bool) -> None:
         """Have the room save its document as a user's save does, once it went
-        ``save_interval`` unsaved (or the run ended), unless the room has a save coming."""
+        ``save_interval`` unsaved (or the run ended). A save of the room's under way is
+        started over (its hash is then announced by this one, which saves everything)."""
         when, cost = self._saved.setdefault(api_path, (time.monotonic(), 0.0))
         if not final and time.monotonic() - when < max(self.save_interval, 20 * cost):
             return
         room = self._room(file_id)
         if room is None:
-            return
-        coming = getattr(room, "_saving_document", None)
-        if isinstance(coming, asyncio.Future) and not coming.done():
-            # a person's edit (its autosave waits for them to pause) or save: it saves
-            # the run's changes too, and a save started now would cancel it
             return
         save = getattr(room, "_save_to_disc", None)  # what the room does on a user's save
         if save is None:
