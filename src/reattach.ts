@@ -348,6 +348,11 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
   /**
    * Mark the queued cells of every view of the document, and unmark the others; mark
    * the views that follow a run (their streams render in chunks: `ChunkedText`).
+   *
+   * The running cell is rendered now if the notebook has not rendered it yet: a
+   * notebook just opened renders the cells out of view one after another when the page
+   * is idle, in order, and the last cell of a notebook holding megabytes of earlier
+   * outputs would show the run live only seconds later.
    */
   private _mark(context: DocumentRegistry.Context): void {
     const attachment = this._attachments.get(context);
@@ -358,9 +363,15 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
         return;
       }
       panel.toggleClass(FOLLOWING_CLASS, attachment !== undefined);
-      for (const cell of panel.content.widgets) {
+      panel.content.widgets.forEach((cell, index) => {
         markQueued(cell, queued.has(cell.model.id), label);
-      }
+        if (
+          cell.isPlaceholder() &&
+          attachment?.view.cellStatus(cell.model.id) === 'running'
+        ) {
+          panel.content.renderCellOutputs(index);
+        }
+      });
     });
   }
 

@@ -20,6 +20,7 @@ import {
   waitForEnd,
   waitForStoredLines
 } from './notebook-utils';
+import { startRun } from './runs-utils';
 
 const LINES = 40;
 const SLOW_LINES = 120;
@@ -142,5 +143,73 @@ test.describe('reattach', () => {
     await expect
       .poll(async () => storedLines((await readNotebook(request, nb)).cells[0]))
       .toEqual(expectedLines(LINES));
+  });
+
+  test('a notebook opened mid-run shows the running cell live before the cells above it', async ({
+    page,
+    request,
+    tmpPath
+  }) => {
+    // JupyterLab renders the cells of a notebook it opens one after another while the
+    // page is idle; here the page never is, and the cells above the running one stay
+    // unrendered: the running cell must show the run live all the same.
+    const ABOVE = 600;
+    const nb = `${tmpPath}/long.ipynb`;
+    await seedNotebook(request, nb, [
+      ...Array.from({ length: ABOVE }, (_, i) => ({
+        id: `c${i}`,
+        source: `x${i} = ${i}`
+      })),
+      { id: 'print', source: printLines(SLOW_LINES, 0.25) }
+    ]);
+    const run = await startRun(request, nb);
+    await waitForActiveRun(request, nb);
+    await page.evaluate(() => {
+      const held: (() => void)[] = [];
+      (window as any).__heldIdle = held;
+      window.requestIdleCallback = (callback: IdleRequestCallback) => {
+        held.push(() => callback({ didTimeout: true, timeRemaining: () => 0 }));
+        return held.length;
+      };
+      window.cancelIdleCallback = () => undefined;
+    });
+    await openNotebook(page, nb);
+
+    // The running cell's lines, and how many cells above it are not rendered yet, at
+    // one instant.
+    const state = () =>
+      page.evaluate(above => {
+        const cells = (window as any).jupyterapp.shell.currentWidget.content
+          .widgets;
+        const running = cells[above];
+        // (a cell not rendered yet holds its outputs outside the page)
+        const text =
+          !running.isPlaceholder() && running.node.isConnected
+            ? (running.outputArea.node.textContent as string)
+            : '';
+        return {
+          lines: text.split('\n').filter((line: string) => line !== ''),
+          unrendered: cells
+            .slice(0, above)
+            .filter((cell: any) => cell.isPlaceholder()).length
+        };
+      }, ABOVE);
+    let first = await state();
+    await expect
+      .poll(
+        async () => {
+          first = await state();
+          return first.lines.length > 0 && first.unrendered > 0;
+        },
+        { timeout: 60000 }
+      )
+      .toBe(true);
+    expect(first.lines).toEqual(expectedLines(first.lines.length));
+    await expect
+      .poll(async () => (await state()).lines.length)
+      .toBeGreaterThan(first.lines.length);
+
+    await request.post(`/lapd/api/runs/${run.id}/cancel`);
+    await waitForEnd(request, run.id);
   });
 });
