@@ -22,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 # Playwright must never download browsers: the UI tests use Debian's Chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build clean distclean bench \
+.PHONY: install lab lab-rtc test check-install pytest check-auth ui-test jest lint build docs clean distclean bench \
 	conformance torture faults bench-load bench-ui
 
 $(BIN)/python:
@@ -40,7 +40,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml package.json
 	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
 	rm -f jupyter_lapd/labextension/install.json
-	$(BIN)/python -m pip install -e ".[dev,test,examples]"
+	$(BIN)/python -m pip install -e ".[dev,test,examples,docs]"
 	$(BIN)/jupyter-builder develop --overwrite .
 	touch $@
 
@@ -118,7 +118,7 @@ ui-test: install $(CHROMIUM)
 	exit $$rc
 
 # Runs every step even after a failure, so that one CI run shows all of them.
-TEST_STEPS := check-install pytest jest check-auth ui-test
+TEST_STEPS := check-install docs pytest jest check-auth ui-test
 
 test: install $(CHROMIUM)
 	rm -f $(PYTEST_LOG); failed=""; \
@@ -139,6 +139,11 @@ lint: install
 build: install
 	jlpm build
 
+# The documentation site (Sphinx, pydata-sphinx-theme, MyST), warnings as errors.
+docs: install
+	rm -rf docs/_build
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 # The packages of the `bench` extra (papermill, matplotlib), read from pyproject.toml and
 # installed on their own: `pip install -e .[bench]` would rebuild and relink the frontend.
 BENCH_STAMP := $(VENV)/.bench.stamp
@@ -147,7 +152,7 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 		| xargs $(BIN)/python -m pip install
 	touch $@
 
-# nbclient, papermill and jupyter_lapd side by side on generated notebooks (README,
+# nbclient, papermill and jupyter_lapd side by side on generated notebooks (docs/benchmarks.md,
 # "Performance"): bench/results/latest.json and latest.png. BENCH_ARGS="--rounds 5" etc.
 BENCH_ARGS ?=
 bench: install $(BENCH_STAMP)
@@ -171,7 +176,7 @@ clean:
 		.eslintcache .stylelintcache coverage \
 		ui-tests/test-results ui-tests/playwright-report \
 		ui-tests/test-results-notebook7 ui-tests/playwright-report-notebook7 \
-		ui-tests/test-results-collab ui-tests/playwright-report-collab $(STAMP)
+		ui-tests/test-results-collab ui-tests/playwright-report-collab docs/_build $(STAMP)
 
 distclean: clean
 	rm -rf $(VENV) node_modules ui-tests/node_modules .yarn ui-tests/.yarn

@@ -1,5 +1,5 @@
 """Load: many runs through the queue while clients follow their events through reconnect
-storms, on a real server. ``make bench-load``; the numbers go in the README.
+storms, on a real server. ``make bench-load``; the numbers go in docs/benchmarks.md.
 
 Each of ``--clients`` clients owns a notebook and runs it ``--runs-each`` times, one after
 the other (a notebook has one active run at a time), each run on a fresh kernel, all of

@@ -182,7 +182,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(summary: dict[str, Any]) -> str:
-    """The README's table: medians, and ratios to the floor and to nbclient."""
+    """The table of docs/benchmarks.md: medians, and ratios to the floor and to nbclient."""
     header = [
         "scenario", "tool", "wall s", "x floor", "x nbclient", "exec s", "RSS MB", "writes",
         "written MB", "file MB", "ampl.", "file lag p99 s", "journal lag p99 s", "loop max ms",
@@ -259,7 +259,7 @@ def _tool_order(tool: str) -> int:
 
 
 def readme_table(summary: dict[str, Any]) -> str:
-    """The README's compact table: per scenario and tool, medians and ratios."""
+    """The compact table of docs/benchmarks.md: per scenario and tool, medians and ratios."""
     header = [
         "scenario", "tool", "wall s (x floor, x nbclient)", "exec s", "RSS MB (+growth)",
         "writes", "ampl.", "file lag p99", "journal lag p99", "loop max ms",

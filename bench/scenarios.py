@@ -189,7 +189,7 @@ def concurrent_runs(nonce: str, scale: float, runs: int = 20) -> Scenario:
 
 
 def build(name: str, nonce: str, scale: float, size: int, runs: int) -> Scenario:
-    """The scenario ``name`` at ``scale`` (1.0: the sizes the README quotes)."""
+    """The scenario ``name`` at ``scale`` (1.0: the sizes docs/benchmarks.md quotes)."""
     if name == "huge_output":
         return huge_output(nonce, scale, size)
     if name == "concurrent_runs":

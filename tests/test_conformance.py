@@ -3,7 +3,7 @@
 Each notebook in ``tests/conformance/notebooks`` is run three ways in the same environment:
 plain nbclient (the reference, once per notebook), ``jupyter lapd run --headless``, and a
 background run through a real Jupyter Server. The saved files are compared whole, notebook
-metadata included, after normalising only the differences lapd documents (README, "What
+metadata included, after normalising only the differences lapd documents (docs/file.md, "What
 lands in the file") and the nondeterminism both tools share. Anything else that differs is
 a finding: the assertion shows it as a unified diff of the two normalised notebooks.
 """

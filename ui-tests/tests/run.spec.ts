@@ -28,7 +28,7 @@ import {
 } from './notebook-utils';
 
 /**
- * Set LAPD_DOC_IMAGES=1 to refresh the README's screenshots in docs/images.
+ * Set LAPD_DOC_IMAGES=1 to refresh the documentation's screenshots in docs/images.
  */
 const DOC_IMAGES = process.env.LAPD_DOC_IMAGES
   ? path.resolve(__dirname, '..', '..', 'docs', 'images')

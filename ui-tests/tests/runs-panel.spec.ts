@@ -159,7 +159,7 @@ test('the status bar shows how many runs are active', async ({
 });
 
 /**
- * The README's screenshot: `LAPD_SCREENSHOTS=1 jlpm playwright test runs-panel`
+ * The documentation's screenshot: `LAPD_SCREENSHOTS=1 jlpm playwright test runs-panel`
  * writes docs/images/runs-panel.png.
  */
 test('docs screenshot of the runs panel', async ({
