@@ -292,8 +292,8 @@ class Bench:
             f" window.__bench.marker = () => {{ {test} }};"
         )
         if tool == "background":
-            # The running cell's model has the line: JupyterLab then attaches the cells
-            # out of view one after another (windowing), the last one seconds later.
+            # The running cell's model has the line (in_model): what the page's own
+            # rendering of the cell adds to it shows as "shown" minus this.
             marker += (
                 " window.__bench.modelMarker = () => { const w = window.jupyterapp"
                 " && window.jupyterapp.shell.currentWidget; const m = w && w.content"
