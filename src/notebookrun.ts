@@ -9,6 +9,7 @@ import {
   replacedLater,
   withoutCells
 } from './eventbatch';
+import { guardDirty } from './dirtyguard';
 import { RunCells } from './runcells';
 import { IFlushState, IRunEvent, ISnapshotEvent } from './runevents';
 
@@ -46,6 +47,10 @@ export class NotebookRunModel implements IDisposable {
     if (!this._shared) {
       this._model.contentChanged.connect(this._onContentChanged, this);
       this._model.stateChanged.connect(this._onStateChanged, this);
+      this._dirtyGuard = guardDirty(
+        this._model.sharedModel,
+        () => this._applying > 0
+      );
     }
   }
 
@@ -246,6 +251,7 @@ export class NotebookRunModel implements IDisposable {
       this._model.contentChanged.disconnect(this._onContentChanged, this);
       this._model.stateChanged.disconnect(this._onStateChanged, this);
     }
+    this._dirtyGuard?.dispose();
     this._cells.dispose();
     Signal.clearData(this);
   }
@@ -320,7 +326,9 @@ export class NotebookRunModel implements IDisposable {
       this._applying -= 1;
     }
     // The run's outputs are the server's to save: they reach the file within a
-    // second whether or not this page stays. Only other changes are unsaved work.
+    // second whether or not this page stays. Only other changes are unsaved work. The
+    // guard keeps the change from marking the model dirty at all; a change that
+    // reached the flag some other way is undone here.
     if (!this._foreign && this._model.dirty) {
       this._model.dirty = false;
     }
@@ -356,6 +364,7 @@ export class NotebookRunModel implements IDisposable {
   private _ended = false;
   private _cellStatus = new Map<string, CellStatus>();
   private _applying = 0;
+  private _dirtyGuard: IDisposable | null = null;
   private _foreign: boolean;
   private _isDisposed = false;
   private _stateChanged = new Signal<this, void>(this);

@@ -4,6 +4,7 @@
  */
 
 import { NotebookModel } from '@jupyterlab/notebook';
+import type { Doc as YDoc } from 'yjs';
 
 import { NotebookRunModel } from '../notebookrun';
 import { IFlushState, IRunEvent } from '../runevents';
@@ -173,6 +174,61 @@ describe('NotebookRunModel', () => {
       // Once the user saves, the run's outputs leave it clean again.
       model.dirty = false;
       feed(view, 4, [{ type: 'output', cell_id: 'c1', output: stdout('b\n') }]);
+      expect(model.dirty).toBe(false);
+    });
+
+    it('is never marked dirty by the run, not even for an instant', () => {
+      const changes: unknown[] = [];
+      model.stateChanged.connect((_, change) => {
+        if (change.name === 'dirty') {
+          changes.push(change.newValue);
+        }
+      });
+      view.apply(snapshot(0));
+      feed(view, 1, [
+        { type: 'cell_start', cell_id: 'c1', started: '' },
+        { type: 'output', cell_id: 'c1', output: stdout('a\n') },
+        { type: 'clear_output', cell_id: 'c1', wait: false },
+        { type: 'output', cell_id: 'c1', output: display('d') },
+        {
+          type: 'cell_end',
+          cell_id: 'c1',
+          status: 'done',
+          execution_count: 1,
+          execution: {},
+          finished: null
+        }
+      ]);
+      expect(changes).toEqual([]);
+      expect(model.dirty).toBe(false);
+    });
+
+    it('leaves the document no bigger for a bar redrawn a thousand times', () => {
+      // Every value the document's state map replaces stays in it as a tombstone.
+      const structs = () => {
+        let count = 0;
+        const doc = (model.sharedModel as unknown as { ydoc: YDoc }).ydoc;
+        doc.store.clients.forEach(list => (count += list.length));
+        return count;
+      };
+      view.apply(snapshot(0));
+      const redraw = (seq: number, count: number) => {
+        for (let i = 0; i < count; i++) {
+          const bar = `\r${String(seq + i).padStart(5)}/99999`;
+          feed(view, seq + i, [
+            {
+              type: 'output',
+              cell_id: 'c1',
+              output: { output_type: 'stream', name: 'stderr', text: bar }
+            }
+          ]);
+        }
+      };
+      feed(view, 1, [{ type: 'cell_start', cell_id: 'c1', started: '' }]);
+      redraw(2, 10);
+      const before = structs();
+      redraw(12, 1000);
+      expect(structs() - before).toBeLessThan(100);
       expect(model.dirty).toBe(false);
     });
 
