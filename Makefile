@@ -77,9 +77,9 @@ pytest: install
 	$(BIN)/python -m pytest 2>&1 | tee $(PYTEST_LOG)
 
 # Each notebook of tests/conformance/notebooks run by plain nbclient, by a headless run and by
-# a background run on a real server; the saved files must match (tests/test_conformance.py).
+# a background run on a real server; the saved files must match (tests/outputs/test_conformance.py).
 conformance: install
-	$(BIN)/python -m pytest tests/test_conformance.py
+	$(BIN)/python -m pytest tests/outputs/test_conformance.py
 
 # The fault suite alone (tests marked `fault`; `make pytest`, and so `make test`, runs them
 # too): a full disk under the journal and under a notebook, a database failing, locked or
@@ -92,7 +92,7 @@ faults: install
 # third of them again during the next start's recovery; `make test` kills 10), and the
 # headless kill-and-resume tests, the slow one included.
 torture: install
-	LAPD_KILLS=100 $(BIN)/python -m pytest -m "" tests/test_recovery.py tests/test_headless.py \
+	LAPD_KILLS=100 $(BIN)/python -m pytest -m "" tests/journal/test_recovery.py tests/headless/test_headless.py \
 		-k "kill9_again_and_again or kill_9"
 
 jest: install

@@ -36,6 +36,8 @@ module.exports = {
     '<rootDir>/ui-tests',
     '<rootDir>/jupyter_lapd/labextension'
   ],
-  testRegex: 'src/.*/.*.spec.ts[x]?$',
+  // The specs, in src/__tests__/ and its folders mirroring src/ (api/, notebook/,
+  // runs/); the helpers next to them (fixtures.ts, ...) are not `.spec` files.
+  testRegex: 'src/__tests__/.*\\.spec\\.tsx?$',
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
 };

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from jupyter_lapd.streamfiles import StreamFiles, folder_for
+from jupyter_lapd.journal.streamfiles import StreamFiles, folder_for
 
 
 class Periodic(threading.Thread):

@@ -70,7 +70,7 @@ def write_cost(path: str) -> float | None:
     validate, serialise, fsync, rename), on a copy: the unit of the writer's backoff."""
     import nbformat
 
-    from jupyter_lapd.cellmerge import CellState, write_cells
+    from jupyter_lapd.notebook.cellmerge import CellState, write_cells
 
     copy = path + ".cost.ipynb"
     shutil.copyfile(path, copy)

@@ -34,7 +34,7 @@ class Context:
 
 def headless_available() -> bool:
     """``jupyter lapd run --headless`` exists in this tree (it is being written)."""
-    return (REPO / "jupyter_lapd" / "headless.py").exists()
+    return (REPO / "jupyter_lapd" / "headless" / "headlessrun.py").exists()
 
 
 def _stamp(value: Any) -> float | None:
@@ -259,7 +259,7 @@ def run_lapd(ctx: Context, tool: str, scenario: Scenario, paths: list[str]) -> d
 
 def run_headless(ctx: Context, scenario: Scenario, paths: list[str]) -> dict[str, Any]:
     """``jupyter lapd run PATH --headless``: no server, the CLI process runs the notebook."""
-    from jupyter_lapd.headless import sidecar_path
+    from jupyter_lapd.headless.headlessrun import sidecar_path
 
     folder = os.path.dirname(paths[0])
     db_path = sidecar_path(paths[0])  # the journal beside the notebook

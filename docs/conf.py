@@ -39,7 +39,7 @@ def _own_settings_only(app, what, name, obj, skip, options):  # type: ignore[no-
     """The configuration reference lists jupyter_lapd's own settings; those it inherits
     from jupyter_server's ExtensionApp are jupyter_server's to document, and its methods
     are not settings."""
-    from jupyter_lapd.app import Lapd
+    from jupyter_lapd.server.app import Lapd
 
     if what != "configurable":
         return skip

@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - only outside an installed tree
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .app import Lapd
+    from .server.app import Lapd
 
     return [{"module": "jupyter_lapd", "app": Lapd}]
 

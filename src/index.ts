@@ -11,13 +11,13 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
    commands back the toolbar button and menus from the start, notebooks restored with
    the layout must attach to their runs as soon as they open, and a renderer factory
    creates its renderers synchronously. */
-import { listRuns } from './api';
-import { chunkedTextFactory } from './chunkedtext';
-import { addCommands } from './commands';
+import { listRuns } from './api/rest';
+import { chunkedTextFactory } from './notebook/chunkedtext';
+import { addCommands } from './notebook/commands';
+import { NotebookRuns } from './notebook/reattach';
 /* eslint-enable jupyter/prefer-lazy-imports */
-import { INotebookRuns, NotebookRuns } from './reattach';
 import { runsPlugins } from './runs';
-import { IRunsModel } from './runs/tokens';
+import { INotebookRuns, IRunsModel } from './tokens';
 
 /**
  * The notebook commands (run in background, cancel), whose toolbar button, menus and

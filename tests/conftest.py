@@ -19,8 +19,8 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from jupyter_lapd.store import journal_events
-from jupyter_lapd.streamfiles import StreamFiles, folder_for
+from jupyter_lapd.journal.store import journal_events
+from jupyter_lapd.journal.streamfiles import StreamFiles, folder_for
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

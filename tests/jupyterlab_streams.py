@@ -1,6 +1,6 @@
 """JupyterLab's stream text, transcribed: the reference the saved stream text must equal.
 
-``src/__tests__/streamtext.spec.ts`` checks the server's text against JupyterLab's own
+``src/__tests__/notebook/streamtext.spec.ts`` checks the server's text against JupyterLab's own
 output area; this transcription lets Python tests (and the conformance suite, which
 compares with nbclient's raw text) apply the same rules to a whole text.
 """

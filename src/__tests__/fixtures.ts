@@ -9,9 +9,9 @@ import * as nbformat from '@jupyterlab/nbformat';
 import { NotebookModel } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 
-import { IRun } from '../api';
-import { NotebookRunModel } from '../notebookrun';
-import { IRunEvent, ISnapshotEvent } from '../runevents';
+import { IRun } from '../api/rest';
+import { IRunEvent, ISnapshotEvent } from '../api/runevents';
+import { NotebookRunModel } from '../notebook/notebookrun';
 
 /**
  * A run of `nb.ipynb` in a session kernel, running its first cell; `fields` override.

@@ -1,5 +1,5 @@
-import { IRun } from '../api';
-import { parseJsonObject } from '../json';
+import { IRun } from '../api/rest';
+import { parseJsonObject } from '../api/json';
 import { isActive, isFinal, parseTime } from './format';
 
 /**

@@ -1,6 +1,6 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 
-import { IRun, RunStatus } from '../api';
+import { IRun, RunStatus } from '../api/rest';
 
 /**
  * Statuses of a run that is still going (queued or executing).

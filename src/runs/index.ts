@@ -17,20 +17,20 @@ import {
 } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IRun } from '../api';
+import { IRun } from '../api/rest';
 /* eslint-disable jupyter/prefer-lazy-imports -- activation needs these at once: the
    model lists runs from the start, the panel's tab and the status item show before any
    click, and the notifier must see the first listing to announce what ended meanwhile. */
+import { runsIcon } from '../icons';
 import { LocalStorageLedger } from './announce';
-import { runsIcon } from './icons';
 import { RunsModel } from './model';
 import { RunNotifier } from './notifier';
 import { RunsPanel } from './panel';
 import { RunsStatusItem } from './statusitem';
 /* eslint-enable jupyter/prefer-lazy-imports */
-import { IRunsModel, OPEN_RUNS_PANEL_COMMAND, RUNS_PANEL_ID } from './tokens';
+import { IRunsModel, OPEN_RUNS_PANEL_COMMAND, RUNS_PANEL_ID } from '../tokens';
 
-export { IRunsModel, OPEN_RUNS_PANEL_COMMAND, RUNS_PANEL_ID } from './tokens';
+export { IRunsModel, OPEN_RUNS_PANEL_COMMAND, RUNS_PANEL_ID } from '../tokens';
 
 /**
  * Rank of the runs panel in the left area (JupyterLab's own panels use 100-700).

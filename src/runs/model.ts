@@ -4,9 +4,9 @@ import { VDomModel } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { cancelRun, IRun, listRuns } from '../api';
+import { cancelRun, IRun, listRuns } from '../api/rest';
+import { IRunsModel } from '../tokens';
 import { isActive } from './format';
-import { IRunsModel } from './tokens';
 
 /**
  * Polling interval while a run is active or the runs panel is visible, in ms.
@@ -35,8 +35,8 @@ function unavailable(reason: unknown): boolean {
 }
 
 /**
- * The runs of this server, listed through `api.ts` by a poll that stands by while the
- * page is hidden (`document.visibilityState`).
+ * The runs of this server, listed through `api/rest.ts` by a poll that stands by while
+ * the page is hidden (`document.visibilityState`).
  */
 export class RunsModel extends VDomModel implements IRunsModel {
   constructor(options: RunsModel.IOptions) {

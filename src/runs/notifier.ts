@@ -2,10 +2,10 @@ import { Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 
-import { IRun } from '../api';
+import { IRun } from '../api/rest';
+import { IRunsModel } from '../tokens';
 import { ILedgerStore, planAnnouncements } from './announce';
 import { baseName } from './format';
-import { IRunsModel } from './tokens';
 
 /**
  * How many ended runs are announced one by one after a listing; more are summed up in

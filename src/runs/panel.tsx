@@ -8,7 +8,9 @@ import {
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { IRun, RunStatus } from '../api';
+import { IRun, RunStatus } from '../api/rest';
+import { runsIcon } from '../icons';
+import { IRunsModel, RUNS_PANEL_ID } from '../tokens';
 import {
   baseName,
   dirName,
@@ -19,8 +21,6 @@ import {
   progressFraction,
   resumeLabel
 } from './format';
-import { runsIcon } from './icons';
-import { IRunsModel, RUNS_PANEL_ID } from './tokens';
 
 /**
  * How many ended runs the panel lists under "Recent".

@@ -2,8 +2,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { VDomRenderer } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { runsIcon } from './icons';
-import { IRunsModel } from './tokens';
+import { runsIcon } from '../icons';
+import { IRunsModel } from '../tokens';
 
 /**
  * The status bar item counting active runs ("2 runs"); clicking it opens the panel.
