@@ -39,11 +39,13 @@ def _own_settings_only(app, what, name, obj, skip, options):  # type: ignore[no-
     """The configuration reference lists jupyter_lapd's own settings; those it inherits
     from jupyter_server's ExtensionApp are jupyter_server's to document, and its methods
     are not settings."""
+    from jupyter_server.extension.application import ExtensionApp
+
     from jupyter_lapd.server.app import Lapd
 
     if what != "configurable":
         return skip
-    return name not in Lapd.class_own_traits(config=True)
+    return name not in set(Lapd.class_traits(config=True)) - set(ExtensionApp.class_traits())
 
 
 def setup(app):  # type: ignore[no-untyped-def]

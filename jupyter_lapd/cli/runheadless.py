@@ -162,11 +162,11 @@ class HeadlessCommand(LapdCommand):
             )
 
     def headless_options(self, cells: str, kernel_name: str, allow_errors: bool) -> HeadlessOptions:
+        from ..config import RunSettings
         from ..headless.headlessrun import HeadlessOptions
-        from ..server.app import Lapd
 
         try:
-            settings = Lapd(config=self.config)
+            settings = RunSettings.from_config(self.config)
             flush_interval = float(settings.flush_interval)
             ipython_hist_file = str(settings.ipython_hist_file)
             freeze = bool(settings.freeze_startup_objects)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from nbformat import NotebookNode
 
-from ..config import sidecar_path
+from ..config import MEMORY, sidecar_path
 from ..journal import eventhub as ev
 from ..journal import runowners as owners
 from ..journal.eventhub import EventHub
@@ -44,7 +44,7 @@ from ..notebook.cellmerge import write_notebook
 from ..run import resume
 from ..run.activerun import ActiveRun
 from ..run.gcfreeze import freeze_startup_objects
-from ..run.kernels import MEMORY, LocalKernelProvider
+from ..run.kernels import LocalKernelProvider
 from ..run.resume import FROM_FAILED
 from ..run.stopnotice import INTERRUPT, wind_up
 

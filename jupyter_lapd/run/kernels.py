@@ -14,11 +14,9 @@ from typing import Any
 from jupyter_client.kernelspec import NoSuchKernel
 from nbclient.util import ensure_async
 
+from ..config import MEMORY
 from ..models import InvalidRunRequest, KernelMode
 from .kernelactivity import ActivityHandover
-
-# IPython's name for a history database that is never written to disk
-MEMORY = ":memory:"
 
 
 @dataclass

@@ -7,17 +7,16 @@ import sqlite3
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Enum, Float, Int, TraitError, validate
 
-from ..config import checked_db_path, default_db_path
+from ..config import RunSettings, default_db_path
 from ..journal.processlocks import server_lock
 from ..journal.store import Store, damaged, keep_aside
 from ..journal.streamfiles import folder_for
 from ..notebook.destinations import Destinations
 from ..notebook.jupytextpairs import paired_paths_of
-from ..outputs.model import DEFAULT_MAX_OUTPUT_BYTES
 from ..run.gcfreeze import freeze_startup_objects
-from ..run.kernels import MEMORY, KernelProvider
+from ..run.kernels import KernelProvider
 from ..run.stopnotice import DEFAULT_GRACE, INTERRUPT, ON_SIGTERM
 from .handlers import Service, route_table
 from .manager import RunManager
@@ -26,48 +25,15 @@ from .serverevents import ServerEventFollower
 __all__ = ["Lapd", "default_db_path"]
 
 
-class Lapd(ExtensionApp):
-    """Backend-persistent notebook execution: runs cells on the server, writes the file."""
+class Lapd(ExtensionApp, RunSettings):
+    """Backend-persistent notebook execution: runs cells on the server, writes the file.
+
+    The settings a headless run shares (``c.Lapd.flush_interval``, ...) are
+    ``RunSettings``'; those here are the server's alone."""
 
     name = "jupyter_lapd"
     description = "Run notebooks in the background; every output reaches the .ipynb on disk."
     load_other_extensions = True
-
-    db_path = Unicode(
-        config=True,
-        help=(
-            "Path of the SQLite database holding run records and the output journal. "
-            "Default: <jupyter data dir>/lapd/runs.db. The CLI reads the same setting."
-        ),
-    )
-
-    @default("db_path")
-    def _db_path_default(self) -> str:
-        return default_db_path()
-
-    @validate("db_path")
-    def _validate_db_path(self, proposal: dict[str, Any]) -> str:
-        try:
-            return checked_db_path(proposal["value"])
-        except ValueError as e:
-            raise TraitError(str(e)) from None
-
-    flush_interval = Float(
-        1.0,
-        config=True,
-        help=(
-            "Seconds between writes of a running notebook's file (default 1): no output waits "
-            "longer than this to reach the file. Outputs are journaled within ~0.1 s "
-            "regardless; big notebooks stretch the interval so that writing stays a small "
-            "share of the run. Must be > 0."
-        ),
-    )
-
-    @validate("flush_interval")
-    def _validate_flush_interval(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] <= 0:
-            raise TraitError("Lapd.flush_interval must be > 0 seconds")
-        return float(proposal["value"])
 
     max_concurrent_runs = Int(
         4,
@@ -136,59 +102,6 @@ class Lapd(ExtensionApp):
         if proposal["value"] < 0:
             raise TraitError("Lapd.history_days must be >= 0 (0: keep forever)")
         return float(proposal["value"])
-
-    max_output_bytes = Int(
-        DEFAULT_MAX_OUTPUT_BYTES,
-        allow_none=True,
-        config=True,
-        help=(
-            "Bytes of text kept per stream output in the notebook file (default 2 MiB, "
-            "which JupyterLab renders without freezing). Beyond it the first and the last "
-            "half are kept, joined by a line saying how many bytes were elided; the journal "
-            "keeps everything, and `jupyter lapd logs <id>` prints it. None: no limit."
-        ),
-    )
-
-    @validate("max_output_bytes")
-    def _validate_max_output_bytes(self, proposal: dict[str, Any]) -> int | None:
-        value = proposal["value"]
-        if value is not None and value < 1024:
-            raise TraitError("Lapd.max_output_bytes must be >= 1024 bytes (or None: no limit)")
-        return None if value is None else int(value)
-
-    ipython_hist_file = Unicode(
-        MEMORY,
-        config=True,
-        help=(
-            "IPython's history database in the kernels a run starts itself (kernel 'new' "
-            "and headless runs; a session's kernel is left as it is). ':memory:' (default, "
-            "as nbclient and papermill do) keeps a run's inputs out of the profile's "
-            "history.sqlite, which IPython writes after every cell; '' leaves IPython's "
-            "own setting; any other value is the path of the database to use."
-        ),
-    )
-
-    store_widget_state = Bool(
-        True,
-        config=True,
-        help=(
-            "Save the state of the run's ipywidgets in the notebook's metadata.widgets, as "
-            "nbclient's option of the same name does (default True), so that a reopened or "
-            "exported notebook shows its widgets, Output widgets' outputs included; over "
-            "16 MiB of JSON it is left out, with a warning in the log. False: never saved."
-        ),
-    )
-
-    freeze_startup_objects = Bool(
-        True,
-        config=True,
-        help=(
-            "Once the server (or a headless run) has started, leave the objects it holds "
-            "then out of Python's full garbage collections (gc.freeze), which otherwise "
-            "walk all of them and stall the server ~0.1 s each time, runs included. "
-            "False leaves Python's collector as it is."
-        ),
-    )
 
     def initialize_settings(self) -> None:
         serverapp = self.serverapp

@@ -234,6 +234,7 @@ def test_usage_errors_exit_2_and_change_nothing(lapd_headless):
         ),
         (("nb.ipynb", "--on-sigterm", "ignore"), "--on-sigterm must be interrupt or stop"),
         (("nb.ipynb", "--grace", "0"), "--grace must be a positive number of seconds"),
+        (("nb.ipynb", "--Lapd.flush_interval=0"), "Lapd.flush_interval must be > 0 seconds"),
     ]
     cases = [((args[0], "--headless", *args[1:]), message) for args, message in cases]
     cases += [
