@@ -1,27 +1,23 @@
-"""RunManager: admission, queueing, one active run per notebook, cancel, and restart recovery."""
+"""RunManager: admission, queueing, one active run per notebook, cancel, start and stop."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from ..journal import runowners as owners
 from ..journal.eventhub import EventHub
-from ..journal.recovery import STALE_REASON, interrupt_stale_run
+from ..journal.replay import outputs_from_journal
 from ..journal.store import Store
 from ..models import (
     CellRecord,
     CellStatus,
     InvalidRunRequest,
     KernelMode,
-    LapdError,
     RunConflict,
     RunNotFound,
     RunRecord,
@@ -32,18 +28,12 @@ from ..models import (
 from ..notebook import resolve as notebooks
 from ..notebook.cellmerge import write_notebook
 from ..notebook.writer import Route
-from ..outputs.model import DEFAULT_MAX_OUTPUT_BYTES, OutputModel
-from ..run import resume
+from ..outputs.model import DEFAULT_MAX_OUTPUT_BYTES
 from ..run import stopnotice as shutdown
 from ..run.activerun import ActiveRun
 from ..run.kernels import KernelProvider
-
-T = TypeVar("T")
-
-# Seconds between tries to record an ended run the database refused: doubling from the
-# first to the most.
-SAVE_RETRY_FIRST = 0.5
-SAVE_RETRY_MAX = 30.0
+from .endedrecords import EndedRecords
+from .previousruns import PreviousRuns
 
 
 class RunManager:
@@ -88,9 +78,8 @@ class RunManager:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapd-db")
         self.hub = EventHub(store, self.db_call, log=self.log, on_failure=self._journal_failed)
         self._active: dict[str, ActiveRun] = {}  # queued and running, by run id
-        # ended runs whose final record the database has not taken yet (see _record_end)
-        self._unsaved: dict[str, RunRecord] = {}
-        self._saving: set[asyncio.Task[Any]] = set()
+        # ended runs whose final record the database has not taken yet
+        self.ended = EndedRecords(self._persist, self.log)
         self._queue: list[ActiveRun] = []
         self._background: set[asyncio.Task[Any]] = set()
         # clear while start() settles the runs of an earlier process (nothing to wait for
@@ -105,44 +94,22 @@ class RunManager:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover from the previous server process, then start journaling.
-
-        Only this server's own runs (those recorded under its root) are recovered and
-        pruned: servers sharing the database (JupyterHub servers over one home directory)
-        never touch each other's runs.
-        """
+        """Settle the runs a previous server process left active (``PreviousRuns``),
+        then start journaling."""
         self._recovered.clear()
         self.hub.start()
         try:
-            stale = await self.db_call(
-                self.store.list_runs,
-                None,
-                [RunStatus.QUEUED.value, RunStatus.RUNNING.value],
+            await PreviousRuns(
+                self.store,
+                self.db_call,
                 self.root_dir,
-            )
-            for record in stale:
-                owner = await self.db_call(self.store.get_owner, record.id)
-                if owner is not None and owners.is_alive(owner):
-                    # a headless run (`jupyter lapd run --headless`) that another process
-                    # still drives, recorded in this database under this folder: not ours
-                    continue
-                await self.db_call(
-                    interrupt_stale_run,
-                    self.store,
-                    record,
-                    self.root_dir,
-                    self.log,
-                    STALE_REASON,
-                    self.max_output_bytes,
-                )
-                self.log.info(
-                    "jupyter_lapd: run %s of %s marked interrupted", record.id, record.path
-                )
-                if self.on_server_restart in ("rerun", "rerun_from_failed"):
-                    await self._rerun(record, self.on_server_restart == "rerun_from_failed")
-            if self.history_days > 0:
-                cutoff = utcnow() - timedelta(days=self.history_days)
-                await self.db_call(self.store.delete_finished_before, cutoff, self.root_dir)
+                self.create_run,
+                self.log,
+                on_server_restart=self.on_server_restart,
+                history_days=self.history_days,
+                max_output_bytes=self.max_output_bytes,
+                reader=self.reader,
+            ).settle()
         finally:
             self._recovered.set()
 
@@ -173,55 +140,8 @@ class RunManager:
             await asyncio.wait(tasks, timeout=max(1.0, deadline - loop.time()))
         await self.kernels.wait_released(max(1.0, deadline - loop.time()))
         await self.hub.stop()
-        for task in list(self._saving):
-            task.cancel()
-        for record in list(self._unsaved.values()):  # a last try
-            try:
-                await self._persist(record)
-            except Exception as e:
-                self.log.error(
-                    "jupyter_lapd: run %s of %s ended %s, but the runs database could not"
-                    " record it (%s): the next start will mark it interrupted",
-                    record.id,
-                    record.path,
-                    record.status.value,
-                    e,
-                )
+        await self.ended.close()
         self._db.shutdown(wait=True)
-
-    async def _rerun(self, record: RunRecord, from_failed: bool = False) -> None:
-        """Start an interrupted run again on a fresh kernel: from its first cell, or
-        (``from_failed``) from its first unfinished cell after the setup cells."""
-        cells, setup = [cell.id for cell in record.cells], list[str]()
-        try:
-            if from_failed:
-                cells, setup = await self._from_failed(record)
-                if not cells:
-                    return  # every cell had finished: nothing to rerun
-            rerun = await self.create_run(
-                record.path,
-                cells=cells,
-                kernel=KernelMode.NEW.value,
-                kernel_name=record.kernel_name,
-                allow_errors=record.allow_errors,
-                resumed_from=record.id,
-                setup_cells=setup,
-            )
-        except LapdError as e:
-            self.log.warning("jupyter_lapd: could not rerun %s: %s", record.path, e.message)
-            return
-        self.log.info("jupyter_lapd: run %s reruns interrupted run %s", rerun.id, record.id)
-
-    async def _from_failed(self, record: RunRecord) -> tuple[list[str], list[str]]:
-        """The cells and setup cells a from-failed rerun of ``record`` runs."""
-        api_path, os_path = notebooks.resolve_path(self.root_dir, record.path)
-        nb = (await notebooks.open_notebook(api_path, os_path, self.reader)).nb
-        done = await self.db_call(resume.done_cells, self.store, record.id)
-        plan = resume.from_failed(nb, [cell.id for cell in record.cells], done)
-        hint = await asyncio.to_thread(resume.setup_hint, nb, plan)
-        if hint is not None:
-            self.log.warning("jupyter_lapd: rerunning %s %s", record.path, hint)
-        return plan.cells, plan.setup
 
     def _track(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -325,8 +245,9 @@ class RunManager:
         active = self._active.get(run_id)
         if active is not None:
             return active.record
-        if run_id in self._unsaved:
-            return self._unsaved[run_id]
+        unsaved = self.ended.get(run_id)
+        if unsaved is not None:
+            return unsaved
         # another server's run (same database, other root) is as unknown as a made-up id
         record: RunRecord | None = await self.db_call(self.store.get_run, run_id, self.root_dir)
         if record is None:
@@ -355,8 +276,9 @@ class RunManager:
         run_id = summary["id"]
         if run_id in self._active:
             return self._active[run_id].record.to_dict(with_cells=False)
-        if run_id in self._unsaved:
-            return self._unsaved[run_id].to_dict(with_cells=False)
+        unsaved = self.ended.get(run_id)
+        if unsaved is not None:
+            return unsaved.to_dict(with_cells=False)
         return summary
 
     async def cancel_run(
@@ -379,7 +301,7 @@ class RunManager:
             except Exception:
                 self.log.exception("jupyter_lapd: closing the events of run %s", run_id)
                 self.hub.discard(run_id)
-            await self._record_end(record)
+            await self.ended.record(record)
             return record
         self._track(run.cancel(status, reason))
         return record
@@ -424,18 +346,14 @@ class RunManager:
         if not with_outputs:
             seq = await self.db_call(self.store.last_seq, run_id)
             return {"seq": seq, "type": "snapshot", "run": record.to_dict(with_cells=True)}
-        # a page at a time: a run that printed a gigabyte is read in the memory of its
-        # bounded outputs, the loop free between pages
-        model, seq = OutputModel(self.max_output_bytes, run_id), 0
-        while page := await self.db_call(self.store.read_page, run_id, seq):
-            for event in page:
-                model.apply(event)
-            seq = int(page[-1]["seq"])
+        seq, outputs = await outputs_from_journal(
+            self.db_call, self.store, run_id, self.max_output_bytes
+        )
         return {
             "seq": seq,
             "type": "snapshot",
             "run": record.to_dict(with_cells=True),
-            "outputs": {cid: model.outputs(cid, cursor=True) for cid in model.cell_ids()},
+            "outputs": outputs,
         }
 
     # -- internals --------------------------------------------------------------------
@@ -476,39 +394,7 @@ class RunManager:
             self._active.pop(run.record.id, None)
             self._pump()
         if not run.final_saved:
-            await self._record_end(run.record)
-
-    async def _record_end(self, record: RunRecord) -> None:
-        """Save an ended run's record; if the database cannot take it (locked, its disk
-        full), keep it in memory, where this server's answers read it, and try again in
-        the background until it can."""
-        try:
-            await self._persist(record)
-            return
-        except Exception as e:
-            self.log.error(
-                "jupyter_lapd: run %s of %s ended %s, but the runs database cannot record"
-                " it yet (%s); trying again",
-                record.id,
-                record.path,
-                record.status.value,
-                e,
-            )
-        self._unsaved[record.id] = record
-        task = asyncio.ensure_future(self._save_later(record))
-        self._saving.add(task)
-        task.add_done_callback(self._saving.discard)
-
-    async def _save_later(self, record: RunRecord) -> None:
-        delay = SAVE_RETRY_FIRST
-        while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, SAVE_RETRY_MAX)
-            with contextlib.suppress(Exception):
-                await self._persist(record)
-                break
-        self._unsaved.pop(record.id, None)
-        self.log.info("jupyter_lapd: run %s recorded %s at last", record.id, record.status.value)
+            await self.ended.record(run.record)
 
 
 __all__ = ["RunManager"]
