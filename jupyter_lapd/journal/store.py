@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from ..models import RunRecord, isoformat
+from .journalrows import journal_columns, journal_events
 from .privatefiles import private_file, private_folder
-from .streamfiles import FILE_TEXT_CHARS, Span, StreamFiles, folder_for
+from .streamfiles import FILE_TEXT_CHARS, StreamFiles, folder_for
 
 SCHEMA_VERSION = 5
 
@@ -64,36 +65,6 @@ CREATE TABLE IF NOT EXISTS run_owners (
     heartbeat REAL NOT NULL
 );
 """
-
-
-SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
-
-
-def damaged(error: sqlite3.DatabaseError) -> bool:
-    """Whether SQLite found the file damaged (or not a database at all), rather than
-    busy or out of reach."""
-    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
-    text = str(error)
-    return "malformed" in text or "not a database" in text
-
-
-def keep_aside(db_path: str) -> str:
-    """Move a damaged database (its -wal, -shm and stream files with it) to a new name
-    beside it, never deleting anything; the new name."""
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    kept = f"{db_path}.damaged-{stamp}"
-    n = 1
-    while os.path.lexists(kept):
-        n += 1
-        kept = f"{db_path}.damaged-{stamp}-{n}"
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.lexists(db_path + suffix):
-            os.rename(db_path + suffix, kept + suffix)
-    if os.path.lexists(folder_for(db_path)):
-        os.rename(folder_for(db_path), folder_for(kept))
-    return kept
 
 
 @dataclass
@@ -414,44 +385,6 @@ class Store:
             self._conn.execute(
                 "UPDATE run_owners SET heartbeat = ? WHERE run_id = ?", (when, run_id)
             )
-
-
-def journal_columns(event: dict[str, Any]) -> tuple[str, str | None]:
-    """An event as the journal stores it: its JSON, and apart from it a stream's text.
-
-    A kernel printing as fast as it can sends ~100 MB/s of stream text. Escaping it into
-    JSON holds the GIL for about 0.1 ms per 64 KiB message, time the event loop then
-    lacks to read the kernel's next messages, and ZeroMQ drops what it cannot queue; as
-    a column of its own the text goes to SQLite as it is.
-    """
-    output = event.get("output")
-    if isinstance(output, dict) and isinstance(output.get("text"), str):
-        rest = {**event, "output": {k: v for k, v in output.items() if k != "text"}}
-        return json.dumps(rest), output["text"]
-    return json.dumps(event), None
-
-
-def journal_events(
-    rows: Sequence[tuple[str, str | None, int | None, int | None]],
-    streams: StreamFiles,
-    run_id: str,
-) -> list[dict[str, Any]]:
-    """The events of a run's journal rows (``_JOURNAL_COLUMNS``), long texts read back from
-    the run's stream file."""
-    spans: list[Span] = [(at, n or 0) for _, _, at, n in rows if at is not None]
-    long_texts = iter(streams.read(run_id, spans))
-    return [
-        journal_event(event, next(long_texts) if at is not None else text)
-        for event, text, at, _ in rows
-    ]
-
-
-def journal_event(event: str, text: str | None) -> dict[str, Any]:
-    """The event stored as ``journal_columns`` split it."""
-    parsed: dict[str, Any] = json.loads(event)
-    if text is not None:
-        parsed["output"]["text"] = text
-    return parsed
 
 
 def _as_listed(data: dict[str, Any]) -> dict[str, Any]:

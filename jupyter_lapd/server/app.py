@@ -10,8 +10,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, TraitError, validate
 
 from ..config import RunSettings, default_db_path
+from ..journal.damage import damaged, keep_aside
 from ..journal.processlocks import server_lock
-from ..journal.store import Store, damaged, keep_aside
+from ..journal.store import Store
 from ..journal.streamfiles import folder_for
 from ..notebook.destinations import Destinations
 from ..notebook.jupytextpairs import paired_paths_of
