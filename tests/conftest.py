@@ -19,8 +19,29 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from jupyter_lapd.journal.store import journal_events
+from jupyter_lapd.journal.journalrows import journal_events
 from jupyter_lapd.journal.streamfiles import StreamFiles, folder_for
+
+
+def _import_anyio_now() -> None:
+    """anyio (4.16 and later) imports its modules at their first use, which may come in a
+    worker thread (pycrdt's store, in jupyter-collaboration, does) while pytest compiles
+    a test module in the main thread: anyio's pytest plugin has pytest rewrite anyio's
+    modules too, and CPython 3.11's compiler fails when two threads parse at once
+    ("AST constructor recursion depth mismatch"). Import them all here, in the main
+    thread, once."""
+    import contextlib
+    import importlib
+    import pkgutil
+
+    import anyio
+
+    for module in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        with contextlib.suppress(ImportError):  # a backend not installed (trio)
+            importlib.import_module(module.name)
+
+
+_import_anyio_now()
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -290,9 +311,16 @@ class Headless:
 
     def _query(self, db: str, sql: str, *params: str) -> list[tuple[Any, ...]]:
         # plain SELECTs, no Store: a test reading must never write to a live journal
-        conn = sqlite3.connect(self.folder / db, timeout=30)
+        path = self.folder / db
+        if not path.exists():
+            return []  # the run has not created its journal yet (and this must not)
+        conn = sqlite3.connect(path, timeout=30)
         try:
             return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []  # the run is creating its journal's tables
+            raise
         finally:
             conn.close()
 
