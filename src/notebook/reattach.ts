@@ -1,4 +1,3 @@
-import { Cell } from '@jupyterlab/cells';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import {
   INotebookModel,
@@ -14,20 +13,11 @@ import { getRun, IRun, isRunActive, listRuns } from '../api/rest';
 import { IRunEvent } from '../api/runevents';
 import { RunEventSocket } from '../api/socket';
 import { INotebookRuns } from '../tokens';
-import { FOLLOWING_CLASS } from './chunkedtext';
+import { markViews } from './cellmarks';
 import { FrameBatch } from './eventbatch';
-import { isCollaborative, SaveCheck } from './filestate';
+import { isCollaborative } from './filestate';
 import { NotebookRunModel } from './notebookrun';
-
-/**
- * The class of a cell that a run will execute later.
- */
-export const QUEUED_CLASS = 'jp-lapd-queued';
-
-/**
- * The attribute of a queued cell's prompt holding the (translated) marker text.
- */
-export const QUEUED_LABEL_ATTRIBUTE = 'data-lapd-label';
+import { SaveCheck } from './savecheck';
 
 /**
  * Attaches each open notebook to its active run, if it has one: on opening, when the
@@ -320,33 +310,15 @@ export class NotebookRuns implements INotebookRuns, IDisposable {
   }
 
   /**
-   * Mark the queued cells of every view of the document, and unmark the others; mark
-   * the views that follow a run (their streams render in chunks: `ChunkedText`).
-   *
-   * The running cell is rendered now if the notebook has not rendered it yet: a
-   * notebook just opened renders the cells out of view one after another when the page
-   * is idle, in order, and the last cell of a notebook holding megabytes of earlier
-   * outputs would show the run live only seconds later.
+   * Mark or unmark the views of the document for the run it follows (`markViews`).
    */
   private _mark(context: DocumentRegistry.Context): void {
-    const attachment = this._attachments.get(context);
-    const queued = new Set(attachment?.view.queuedCellIds ?? []);
-    const label = this._trans.__('queued');
-    this._tracker.forEach(panel => {
-      if (panel.context !== context) {
-        return;
-      }
-      panel.toggleClass(FOLLOWING_CLASS, attachment !== undefined);
-      panel.content.widgets.forEach((cell, index) => {
-        markQueued(cell, queued.has(cell.model.id), label);
-        if (
-          cell.isPlaceholder() &&
-          attachment?.view.cellStatus(cell.model.id) === 'running'
-        ) {
-          panel.content.renderCellOutputs(index);
-        }
-      });
-    });
+    markViews(
+      this._tracker,
+      context,
+      this._attachments.get(context)?.view,
+      this._trans.__('queued')
+    );
   }
 
   private _tracker: INotebookTracker;
@@ -384,20 +356,4 @@ interface IAttachment {
   socket: RunEventSocket;
   /** Disconnect what the attachment listens to. */
   dispose: () => void;
-}
-
-/**
- * Show or hide the "queued" marker of a cell.
- */
-function markQueued(cell: Cell, queued: boolean, label: string): void {
-  cell.toggleClass(QUEUED_CLASS, queued);
-  const prompt = cell.promptNode;
-  if (prompt === null) {
-    return;
-  }
-  if (queued) {
-    prompt.setAttribute(QUEUED_LABEL_ATTRIBUTE, label);
-  } else {
-    prompt.removeAttribute(QUEUED_LABEL_ATTRIBUTE);
-  }
 }

@@ -9,7 +9,8 @@ import { Contents } from '@jupyterlab/services';
 import { YNotebook } from '@jupyter/ydoc';
 import { Signal } from '@lumino/signaling';
 
-import { adoptServerWrite, SaveCheck } from '../../notebook/filestate';
+import { adoptServerWrite } from '../../notebook/filestate';
+import { SaveCheck } from '../../notebook/savecheck';
 import { loadedModel } from '../fixtures';
 
 const LOADED = loadedModel('dir/nb.ipynb');
