@@ -18,7 +18,7 @@ from . import render
 from .basecommand import LapdCommand, UsageError, print_error
 
 if TYPE_CHECKING:
-    from ..headless.headlessrun import HeadlessOptions
+    from ..headless.options import HeadlessOptions
 
 # the engine (nbformat, nbclient, jupyter_client) is imported only when a headless run
 # starts: `jupyter lapd list` must not pay for it
@@ -163,7 +163,7 @@ class HeadlessCommand(LapdCommand):
 
     def headless_options(self, cells: str, kernel_name: str, allow_errors: bool) -> HeadlessOptions:
         from ..config import RunSettings
-        from ..headless.headlessrun import HeadlessOptions
+        from ..headless.options import HeadlessOptions
 
         try:
             settings = RunSettings.from_config(self.config)
@@ -198,7 +198,8 @@ class HeadlessCommand(LapdCommand):
         )
 
     async def run_headless(self, options: HeadlessOptions) -> int:
-        from ..headless.headlessrun import EXIT_KERNEL_DIED, HeadlessRun
+        from ..headless.headlessrun import HeadlessRun
+        from ..headless.options import EXIT_KERNEL_DIED
 
         progress = HeadlessProgress(sys.stdout)
         try:

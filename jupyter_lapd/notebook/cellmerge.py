@@ -166,6 +166,20 @@ def merge_cells(
     return missing
 
 
+def merge_into_content(content: dict[str, Any], model: OutputModel) -> None:
+    """Put a run's current outputs and metadata into the content of a notebook someone
+    else is saving (in place), as the writer puts them in the file; content that is not
+    a notebook the contents manager will accept anyway is left as it is."""
+    cells = content.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        return
+    nb = nbformat.from_dict({"cells": cells})
+    metadata = content.get("metadata")
+    nb.metadata = metadata if isinstance(metadata, dict) else {}
+    merge_cells(nb, cell_states(model), notebook_meta(model))
+    content["cells"], content["metadata"] = nb.cells, nb.metadata
+
+
 def validate_owned(
     cells: list[nbformat.NotebookNode],
     meta: NotebookMeta | None,

@@ -283,6 +283,23 @@ class OutputModel:
                 shown[display_id] = mine
         return shown
 
+    def snapshot(self, cells: Collection[str] | None = None) -> dict[str, Any]:
+        """The outputs of the cells the run has touched (with ``cells``: of those only),
+        as a snapshot event carries them to a page attaching mid-run."""
+        cell_ids = self.cell_ids()
+        if cells is not None:
+            wanted = set(cells)
+            cell_ids = [cid for cid in cell_ids if cid in wanted]
+        return {
+            "outputs": {cid: self.outputs(cid, cursor=True) for cid in cell_ids},
+            # the cells' timing, as the notebook's cell metadata holds it
+            "execution": {cid: self.execution_metadata(cid) for cid in cell_ids},
+            # where display ids show (for update_display events to come), and the cells
+            # whose clear_output(wait=True) waits for their next output
+            "displays": self.displays(set(cell_ids)),
+            "clear_pending": [cid for cid in cell_ids if self.clear_pending(cid)],
+        }
+
     def cell_ids(self) -> list[str]:
         """Cells that have had any event, in the order they were first seen."""
         return list(self._cells)

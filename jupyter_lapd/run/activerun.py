@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
 
 from ..journal import eventhub as ev
@@ -19,7 +18,7 @@ from ..notebook.cellmerge import (
     NotebookMeta,
     WriteResult,
     cell_states,
-    merge_cells,
+    merge_into_content,
     note_output,
     notebook_meta,
 )
@@ -27,23 +26,22 @@ from ..notebook.writer import NotebookWriter, Route
 from ..outputs.model import DEFAULT_MAX_OUTPUT_BYTES, OutputModel, events_from_message
 from .cellloop import CellLoop
 from .deletedcells import DeletedCells
+from .eventsinks import EventSink, FileSink, OutputsSink
 from .executor import Executor
 from .iopub import sent_at
 from .kernelactivity import ActivityHandover
 from .kernels import KernelLease, KernelProvider
-
-Persist = Callable[[RunRecord], Awaitable[None]]
-# How often a running run's record is saved (its events are journaled every ~0.1 s, and
-# recovery takes the cells' progress from them).
-SAVE_INTERVAL = 0.5
+from .outcome import final_outcome
+from .recordsaver import Persist, RecordSaver
 
 
-class ActiveRun(CellLoop):
+class ActiveRun:
     """Executes a run's cells in order and keeps journal, subscribers and file in step.
 
-    Every change goes through ``emit``: the event is numbered by the hub, applied to the
-    OutputModel and marked for the writer in one synchronous step, so any reader sees a
-    state that corresponds exactly to a seq number.
+    Every change goes through ``emit``: the event is numbered by the hub (which journals
+    it and sends it to the followers), then received by each of the run's ``sinks`` (its
+    outputs, the notebook's writer) in one synchronous step, so any reader sees a state
+    that corresponds exactly to a seq number.
     """
 
     def __init__(
@@ -83,6 +81,8 @@ class ActiveRun(CellLoop):
             # asked before each write, with the notebook's current path (it may be renamed)
             route=(lambda: route(self.record.path)) if route is not None else None,
         )
+        # where each numbered event goes, in this order (see eventsinks)
+        self.sinks: list[EventSink] = [OutputsSink(self.model), FileSink(self.writer)]
         self._lease: KernelLease | None = None
         self._activity: ActivityHandover | None = None
         self._deleted = DeletedCells(os_path, [c.id for c in record.cells], self._log)
@@ -93,8 +93,7 @@ class ActiveRun(CellLoop):
         self._abort_note: tuple[str | None, str] | None = None  # (cell, text), see abort
         self.last_flush: dict[str, Any] | None = None  # what the file held at its last write
         self.kernel_died = False  # the server's restarter found the kernel dead
-        self._save_pending = False
-        self._saver: asyncio.Task[None] | None = None
+        self._saver = RecordSaver(record, persist, self._log)
         self._ending: asyncio.Future[None] | None = None  # a cancel the run gave itself
         self.cells_lost: str | None = None  # why the file holds none of the run's cells
         self.final_saved = False  # the database took the ended run's record
@@ -104,14 +103,13 @@ class ActiveRun(CellLoop):
     def emit(
         self, event: dict[str, Any], since: float | None = None, urgent: bool = False
     ) -> dict[str, Any]:
-        """The one step every event of the run passes through: numbered and fanned out
-        (and journaled) by the hub, applied to the run's outputs, and marked for the
-        notebook's writer (``since``: when the kernel sent it; ``urgent``: write at once).
-        Returns the event with its ``seq``."""
+        """The one step every event of the run passes through: numbered by the hub (and
+        journaled, and sent to the followers), then given to each sink: applied to the
+        run's outputs, marked for the notebook's writer (``since``: when the kernel sent
+        it; ``urgent``: write at once). Returns the event with its ``seq``."""
         numbered = self._hub.publish(self.record.id, event)
-        self.model.apply(numbered)
-        if event["type"] not in (ev.RUN, ev.FLUSHED):
-            self.writer.mark_dirty(urgent=urgent, since=since)
+        for sink in self.sinks:
+            sink.receive(numbered, since, urgent)
         return numbered
 
     def emit_status(self) -> None:
@@ -126,7 +124,7 @@ class ActiveRun(CellLoop):
     def _snapshot(self) -> tuple[int, dict[str, CellState], NotebookMeta | None]:
         return self._hub.seq(self.record.id), cell_states(self.model), notebook_meta(self.model)
 
-    def _note(self, cell_id: str | None, text: str) -> None:
+    def note(self, cell_id: str | None, text: str) -> None:
         """Tell the reader of the notebook, in the cell itself, what happened to the run."""
         if cell_id is not None:
             self.emit({"type": ev.OUTPUT, "cell_id": cell_id, "output": note_output(text)})
@@ -159,45 +157,26 @@ class ActiveRun(CellLoop):
             f"their outputs are in the journal, `jupyter lapd logs {self.record.id}`"
         )
         self._log.error("jupyter_lapd: run %s: %s", self.record.id, self.cells_lost)
-        if not self._cancelled():
+        if not self.cancelled():
             self._ending = asyncio.ensure_future(self.cancel(RunStatus.FAILED, self.cells_lost))
 
     def merge_into(self, content: dict[str, Any]) -> None:
-        """Put the run's current outputs into a notebook someone else is saving.
-
-        A browser that saves during the run may hold stale outputs for the run's cells;
-        whatever it sends, the run's outputs are what ends up on disk.
-        """
-        cells = content.get("cells")
-        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
-            return  # not a notebook the contents manager will accept anyway
-        nb = nbformat.from_dict({"cells": cells})
-        metadata = content.get("metadata")
-        nb.metadata = metadata if isinstance(metadata, dict) else {}
-        # what the writer puts in the file
-        merge_cells(nb, cell_states(self.model), notebook_meta(self.model))
-        content["cells"], content["metadata"] = nb.cells, nb.metadata
+        """Put the run's current outputs into a notebook someone else is saving: a
+        browser that saves during the run may hold stale outputs for the run's cells;
+        whatever it sends, the run's outputs are what ends up on disk."""
+        merge_into_content(content, self.model)
 
     def snapshot_event(self, cells: Collection[str] | None = None) -> dict[str, Any]:
         """The run and the current outputs of its cells, exactly as of the current seq;
         with ``cells``, the outputs and timing of those cells only (a catch-up: the
         subscriber holds the others already)."""
-        cell_ids = self.model.cell_ids()
-        if cells is not None:
-            wanted = set(cells)
-            cell_ids = [cid for cid in cell_ids if cid in wanted]
         return {
             "seq": self._hub.seq(self.record.id),
             "type": ev.SNAPSHOT,
             "run": self.record.to_dict(with_cells=True),
-            "outputs": {cid: self.model.outputs(cid, cursor=True) for cid in cell_ids},
-            # timing of the cells the run has touched, and the file's state at the last
-            # write: a page attaching mid-run adopts it instead of asking for the file
-            "execution": {cid: self.model.execution_metadata(cid) for cid in cell_ids},
-            # where display ids show (for update_display events to come), and the cells
-            # whose clear_output(wait=True) waits for their next output
-            "displays": self.model.displays(set(cell_ids)),
-            "clear_pending": [cid for cid in cell_ids if self.model.clear_pending(cid)],
+            **self.model.snapshot(cells),
+            # the file's state at the last write: a page attaching mid-run adopts it
+            # instead of asking for the file
             "flushed": self.last_flush,
         }
 
@@ -231,32 +210,27 @@ class ActiveRun(CellLoop):
                 km.add_restart_callback(self._on_auto_restart, "restart")
             await executor.start()
             await self._emit_notebook_metadata(executor)
-            await self._run_cells(executor)
+            await CellLoop(self, rec, self._nb, self.writer, self._deleted, self._log).run_cells(
+                executor
+            )
         except asyncio.CancelledError:
             if not self._cancel_requested:
                 raise
-            self._finish(RunStatus.CANCELLED)
+            self.finish(RunStatus.CANCELLED)
         except Exception as e:
             self._log.exception("jupyter_lapd: run %s failed", rec.id)
-            self._finish(RunStatus.FAILED, f"{type(e).__name__}: {e}")
+            self.finish(RunStatus.FAILED, f"{type(e).__name__}: {e}")
         finally:
             await self._wind_down(executor)
 
     async def _emit_notebook_metadata(self, executor: Executor) -> None:
-        """The notebook metadata a kernel's start gives a notebook in JupyterLab (and in
-        nbclient): the kernel's ``language_info``; ``kernelspec`` where it has none."""
-        values: dict[str, Any] = {}
-        if executor.language_info is not None:
-            values["language_info"] = executor.language_info
-        defaults: dict[str, Any] = {}
-        if self.record.kernel_name and "kernelspec" not in self._nb.metadata:
-            spec = await self._kernels.kernelspec_metadata(self.record.kernel_name)
-            if spec is not None:
-                defaults["kernelspec"] = spec
+        values, defaults = await self._kernels.started_metadata(
+            executor.language_info, self.record.kernel_name, self._nb.metadata
+        )
         if values or defaults:
             self.emit({"type": ev.METADATA, "metadata": values, "defaults": defaults})
 
-    def _finish(self, status: RunStatus, error: str | None = None) -> None:
+    def finish(self, status: RunStatus, error: str | None = None) -> None:
         """Decide the outcome; it becomes visible once the file holds everything."""
         rec = self.record
         if self._outcome is None:
@@ -268,7 +242,7 @@ class ActiveRun(CellLoop):
     async def _wind_down(self, executor: Executor | None) -> None:
         rec = self.record
         if self._outcome is None:  # ended by an unexpected error above
-            self._finish(RunStatus.FAILED, "run ended unexpectedly")
+            self.finish(RunStatus.FAILED, "run ended unexpectedly")
         assert self._outcome is not None
         try:
             if executor is not None:
@@ -283,25 +257,24 @@ class ActiveRun(CellLoop):
         except Exception:
             self._log.exception("jupyter_lapd: releasing the kernel of run %s", rec.id)
         if self._abort_note is not None:
-            self._note(*self._abort_note)
+            self.note(*self._abort_note)
         status, error = self._outcome
         try:
             await self.writer.close()
         except Exception as e:
             self._log.exception("jupyter_lapd: the last write of run %s failed", rec.id)
             status, error = RunStatus.FAILED, error or f"could not write {rec.path}: {e}"
-        if self.writer.error is not None:
-            # the outputs are safe in the journal, but the notebook does not hold them
-            error = error or f"could not write {rec.path}: {self.writer.error}"
-            if status == RunStatus.COMPLETED:
-                status = RunStatus.FAILED
-        if self.cells_lost is not None and status == RunStatus.COMPLETED:
-            status, error = RunStatus.FAILED, self.cells_lost
-        status, error = await self._check_journal(status, error)
-        if self._saver is not None:  # no per-cell save may land after the final one
-            self._saver.cancel()  # a save already handed to the database thread still runs
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._saver
+        with contextlib.suppress(Exception):
+            await self._hub.flush_journal()
+        status, error = final_outcome(
+            status,
+            error,
+            path=rec.path,
+            write_error=self.writer.error,
+            cells_lost=self.cells_lost,
+            journal_failure=self._hub.journal_failure(rec.id),
+        )
+        await self._saver.stop()  # no per-cell save may land after the final one
         # Only now, with the file written and the journal complete, does the run show
         # as ended: a client that sees "completed" can trust the file it then reads.
         final = rec.copy()
@@ -311,28 +284,6 @@ class ActiveRun(CellLoop):
         rec.status, rec.error, rec.finished = status, error, final.finished
         await self._persist(rec)  # if it fails, the manager keeps trying (_record_end)
         self.final_saved = True
-
-    async def _check_journal(
-        self, status: RunStatus, error: str | None
-    ) -> tuple[RunStatus, str | None]:
-        """The outcome, told whether the journal holds every event, and if not whether
-        the notebook does: outputs are lost only when neither could be written."""
-        with contextlib.suppress(Exception):
-            await self._hub.flush_journal()
-        failure = self._hub.journal_failure(self.record.id)
-        if failure is None:
-            return status, error
-        if error is None or "journal" not in error:
-            journal = f"the runs database cannot journal the run's events ({failure})"
-            error = f"{error}; {journal}" if error else journal
-        if self.writer.error is not None:
-            error += (
-                f"; nor could the notebook be written ({self.writer.error}):"
-                " outputs since its last write are lost"
-            )
-        else:
-            error += f"; {self.record.path} holds every output"
-        return RunStatus.FAILED, error
 
     async def _close_events(self) -> None:
         try:
@@ -347,41 +298,22 @@ class ActiveRun(CellLoop):
         rec = self.record
         if not rec.status.active:
             return
-        self._finish(RunStatus.FAILED, reason)
+        self.finish(RunStatus.FAILED, reason)
         rec.status, rec.error, rec.finished = RunStatus.FAILED, reason, utcnow()
         if self._hub.is_open(rec.id):
             self._hub.publish(rec.id, {"type": ev.RUN, "run": rec.to_dict(with_cells=False)})
             await self._close_events()
 
-    def _persist_soon(self) -> None:
-        """Save the record in the background, at most every ``SAVE_INTERVAL`` seconds.
+    def persist_soon(self) -> None:
+        """The record changed: save it in the background (``RecordSaver``)."""
+        self._saver.soon()
 
-        Awaiting two saves per cell (each copies and serialises the whole record) made a
-        notebook of short cells run ~2x slower than nbclient, and even ten saves a second
-        of a long run's record cost a cell of ``x = 1`` a noticeable share of the CPU the
-        kernel shares with it. The journal holds every cell_start and cell_end within
-        ~0.1 s, and recovery reads the cells' progress from it (the server's own answers
-        come from the live record); the final save is awaited.
-        """
-        self._save_pending = True
-        if self._saver is None or self._saver.done():
-            self._saver = asyncio.ensure_future(self._save_pending_record())
-
-    async def _save_pending_record(self) -> None:
-        while self._save_pending:
-            self._save_pending = False
-            try:
-                await self._persist(self.record)
-            except Exception as e:  # the final save says it (the manager retries that one)
-                self._log.warning("jupyter_lapd: could not save run %s: %s", self.record.id, e)
-            await asyncio.sleep(SAVE_INTERVAL)  # changes meanwhile go in the next save
-
-    def _restart_pending(self, executor: Executor) -> bool:
+    def restart_pending(self, executor: Executor) -> bool:
         """Whether the kernel is being shut down or restarted on request (from the UI),
         rather than dead of its own accord (which the server's restarter reports)."""
         km = executor.client.km
         return (
-            not self._cancelled()
+            not self.cancelled()
             and not self.kernel_died
             and bool(getattr(km, "shutting_down", False))
         )
@@ -391,9 +323,13 @@ class ActiveRun(CellLoop):
         # restart anyone asked for (ServerEventFollower leaves such a run alone)
         self.kernel_died = True
 
-    def _cancelled(self) -> bool:
-        # a method, not the attribute: it changes while the loop awaits a cell
+    def cancelled(self) -> bool:
+        """Whether the run was asked to stop (cancelled, aborted, failed from outside)."""
         return self._cancel_requested
+
+    def aborted(self) -> bool:
+        """Whether the run was ended from outside without waiting for the kernel."""
+        return self._aborted
 
     def _decide(self, status: RunStatus, reason: str | None, later: bool = False) -> None:
         """The run's outcome, if none yet, with a note saying so in the running cell
@@ -404,7 +340,7 @@ class ActiveRun(CellLoop):
             if later:
                 self._abort_note = note
             else:
-                self._note(*note)
+                self.note(*note)
 
     def abort(self, status: RunStatus, reason: str) -> None:
         """End the run now (server shutdown, kernel restarted under it), without waiting
@@ -432,20 +368,20 @@ class ActiveRun(CellLoop):
         stops the run (the notebook was deleted, a stop notice); the note saying so goes
         in the running cell after what the interrupted code printed last.
         """
-        if self._cancelled():
+        if self.cancelled():
             return
         if status != RunStatus.CANCELLED:
             self._decide(status, reason, later=True)
         self._cancel_requested = True
         if self.record.current_cell_id is not None:
-            await self._interrupt()
+            await self.interrupt()
         if self.task is not None:
             wait = self._cancel_grace if grace is None else grace
             done, _ = await asyncio.wait({self.task}, timeout=wait)
             if not done:
                 self.task.cancel()
 
-    async def _interrupt(self) -> None:
+    async def interrupt(self) -> None:
         if self._lease is not None:
             try:
                 await self._kernels.interrupt(self._lease.kernel_id)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from nbformat import NotebookNode
 
@@ -25,42 +25,49 @@ RAISES_TAG = "raises-exception"
 RESTART_GRACE = 2.0
 
 
-class CellLoop:
-    """The part of ``ActiveRun`` that steps through the cells (mixed into it): the
-    attributes and methods declared here are the run's."""
-
-    record: RunRecord
-    writer: NotebookWriter
-    _nb: NotebookNode
-    _deleted: DeletedCells
-    _log: logging.Logger
-    _cancel_requested: bool
-    _aborted: bool
+class RunControl(Protocol):
+    """What the cell loop asks of the run whose cells it steps through (``ActiveRun``)."""
 
     def emit(
         self, event: dict[str, Any], since: float | None = None, urgent: bool = False
-    ) -> dict[str, Any]:
-        raise NotImplementedError
+    ) -> dict[str, Any]: ...
 
-    def _persist_soon(self) -> None:
-        raise NotImplementedError
+    def persist_soon(self) -> None: ...
 
-    def _note(self, cell_id: str | None, text: str) -> None:
-        raise NotImplementedError
+    def note(self, cell_id: str | None, text: str) -> None: ...
 
-    def _finish(self, status: RunStatus, error: str | None = None) -> None:
-        raise NotImplementedError
+    def finish(self, status: RunStatus, error: str | None = None) -> None: ...
 
-    def _cancelled(self) -> bool:
-        raise NotImplementedError
+    def cancelled(self) -> bool: ...
 
-    async def _interrupt(self) -> None:
-        raise NotImplementedError
+    def aborted(self) -> bool: ...
 
-    def _restart_pending(self, executor: Executor) -> bool:
-        raise NotImplementedError
+    async def interrupt(self) -> None: ...
 
-    async def _run_cells(self, executor: Executor) -> None:
+    def restart_pending(self, executor: Executor) -> bool: ...
+
+
+class CellLoop:
+    """A run's cells in order on its executor: each sent once the one before has its
+    reply, its start and end told to the run, the run finished when a cell ends it."""
+
+    def __init__(
+        self,
+        run: RunControl,
+        record: RunRecord,
+        nb: NotebookNode,
+        writer: NotebookWriter,
+        deleted: DeletedCells,
+        log: logging.Logger,
+    ) -> None:
+        self.run = run
+        self.record = record
+        self.writer = writer
+        self._nb = nb
+        self._deleted = deleted
+        self._log = log
+
+    async def run_cells(self, executor: Executor) -> None:
         """The cells in order, each sent to the kernel once the one before has its reply.
 
         The reply says the kernel has finished running the cell; its ``idle`` follows a
@@ -78,7 +85,7 @@ class CellLoop:
             for position, cell in enumerate(rec.cells, start=1):
                 if ahead is not None and not await self._may_follow(ahead, executor):
                     break
-                if self._cancelled():
+                if self.run.cancelled():
                     break
                 if not await self._deleted.still_there(cell.id, self.writer.written_mtime_ns):
                     cell.status = CellStatus.SKIPPED
@@ -98,9 +105,13 @@ class CellLoop:
                     sent.submission = executor.submit(nb_cell, indices[cell.id], cell.id)
                 if ahead is not None and not await self._end_cell(ahead, executor):
                     ahead = None
-                    if self._cancelled() and not self._aborted and sent.submission is not None:
+                    if (
+                        self.run.cancelled()
+                        and not self.run.aborted()
+                        and sent.submission is not None
+                    ):
                         # cancelled once this cell was sent: it may be running already
-                        await self._interrupt()
+                        await self.run.interrupt()
                         self._start_cell(sent, executor)
                         ahead = sent
                     break
@@ -113,7 +124,7 @@ class CellLoop:
                 task = pending.submission.task if pending and pending.submission else None
                 if task is not None and not task.done():
                     task.cancel()
-        self._finish(RunStatus.CANCELLED if self._cancelled() else RunStatus.COMPLETED)
+        self.run.finish(RunStatus.CANCELLED if self.run.cancelled() else RunStatus.COMPLETED)
 
     async def _may_follow(self, ahead: _Sent, executor: Executor) -> bool:
         """Whether the cell after ``ahead`` may go, once the kernel has finished ``ahead``
@@ -128,7 +139,7 @@ class CellLoop:
                 # no reply: the cell's result says why (a dead kernel)
                 await asyncio.wait({submission.task})
         except asyncio.CancelledError:
-            if not self._cancel_requested:
+            if not self.run.cancelled():
                 raise
             # ended from outside (a restart, the server stopping): the cell is cancelled
             # with the run, and ends as a cell whose kernel went away (see _end_cell)
@@ -154,7 +165,7 @@ class CellLoop:
         """A cell not run, its outputs, count and timing left as they were: only its status
         is said (a ``cell_end`` with no ``cell_start``), so a page unmarks it as queued."""
         cell.status = CellStatus.SKIPPED
-        self.emit(
+        self.run.emit(
             {
                 "type": ev.CELL_END,
                 "cell_id": cell.id,
@@ -164,13 +175,13 @@ class CellLoop:
                 "finished": isoformat(utcnow()),
             }
         )
-        self._persist_soon()
+        self.run.persist_soon()
 
     def _start_cell(self, sent: _Sent, executor: Executor) -> None:
         cell = sent.cell
         cell.status, cell.started = CellStatus.RUNNING, sent.at
-        self.emit({"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(sent.at)})
-        self._persist_soon()
+        self.run.emit({"type": ev.CELL_START, "cell_id": cell.id, "started": isoformat(sent.at)})
+        self.run.persist_soon()
         if sent.submission is not None:
             executor.begin(sent.submission)
 
@@ -186,26 +197,26 @@ class CellLoop:
             except Exception as e:  # the channel to the kernel broke (a gateway gone)
                 self._log.warning("jupyter_lapd: lost the kernel: %r", e)
                 result = CellResult(CellOutcome.LOST, error=f"{type(e).__name__}: {e}")
-        if result.status == CellOutcome.DEAD and self._restart_pending(executor):
+        if result.status == CellOutcome.DEAD and self.run.restart_pending(executor):
             # A restart from JupyterLab kills the kernel before the server announces
             # the restart (ServerEventFollower aborts the run, cancelling this task):
             # give that announcement a moment to name the real cause.
             try:
                 await asyncio.sleep(RESTART_GRACE)
             except asyncio.CancelledError:
-                if not self._cancel_requested:
+                if not self.run.cancelled():
                     raise  # not the abort: let the cancellation through
         if executor.client.widgets_changed:
             widgets = executor.client.widgets_metadata()
             if widgets is not None:  # saved as nbclient saves it, once the cell is done
-                self.emit({"type": ev.METADATA, "metadata": {"widgets": widgets}})
+                self.run.emit({"type": ev.METADATA, "metadata": {"widgets": widgets}})
         finished = utcnow()
         cell.finished, cell.execution_count = finished, result.execution_count
         cell.status = CellStatus.DONE if result.status == CellOutcome.OK else CellStatus.ERROR
-        if result.status in (CellOutcome.DEAD, CellOutcome.LOST) and not self._cancelled():
+        if result.status in (CellOutcome.DEAD, CellOutcome.LOST) and not self.run.cancelled():
             what = "the kernel died" if result.status == CellOutcome.DEAD else "lost the kernel"
-            self._note(cell.id, f"{what} while running this cell ({isoformat(utcnow())})")
-        self.emit(
+            self.run.note(cell.id, f"{what} while running this cell ({isoformat(utcnow())})")
+        self.run.emit(
             {
                 "type": ev.CELL_END,
                 "cell_id": cell.id,
@@ -216,13 +227,13 @@ class CellLoop:
             },
             urgent=self.writer.worth_writing_now((finished - sent.at).total_seconds()),
         )
-        self._persist_soon()
-        if self._cancelled():
+        self.run.persist_soon()
+        if self.run.cancelled():
             return False
         if result.status == CellOutcome.DEAD:
-            self._finish(RunStatus.FAILED, f"kernel died while running cell {position}")
+            self.run.finish(RunStatus.FAILED, f"kernel died while running cell {position}")
         elif result.status == CellOutcome.LOST:
-            self._finish(
+            self.run.finish(
                 RunStatus.FAILED,
                 f"lost the connection to the kernel while running cell {position} ({result.error})",
             )
@@ -230,7 +241,7 @@ class CellLoop:
             result.status != CellOutcome.OK and not self._allows_errors(sent)
         ):
             reason = "aborted" if result.status == CellOutcome.ABORTED else result.error
-            self._finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
+            self.run.finish(RunStatus.FAILED, f"cell {position} failed: {reason}")
         else:
             return True
         return False

@@ -102,6 +102,25 @@ class KernelProvider:
             return []
         return [f"--HistoryManager.hist_file={self.ipython_hist_file}"]
 
+    async def started_metadata(
+        self,
+        language_info: dict[str, Any] | None,
+        kernel_name: str | None,
+        notebook_metadata: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The notebook metadata a kernel's start gives a notebook in JupyterLab (and in
+        nbclient), as (values set, defaults set only where the notebook has none): the
+        kernel's ``language_info``; ``kernelspec`` where the notebook has none."""
+        values: dict[str, Any] = {}
+        if language_info is not None:
+            values["language_info"] = language_info
+        defaults: dict[str, Any] = {}
+        if kernel_name and "kernelspec" not in notebook_metadata:
+            spec = await self.kernelspec_metadata(kernel_name)
+            if spec is not None:
+                defaults["kernelspec"] = spec
+        return values, defaults
+
     async def kernelspec_metadata(self, kernel_name: str) -> dict[str, Any] | None:
         """``metadata.kernelspec`` of a notebook run on ``kernel_name``, as JupyterLab
         records it once it picks a kernel (None: the spec cannot be read)."""

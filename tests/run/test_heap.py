@@ -16,7 +16,8 @@ import pytest
 from conftest import make_notebook, read_nb
 
 from jupyter_lapd.cli.runheadless import HeadlessProgress
-from jupyter_lapd.headless.headlessrun import HeadlessOptions, HeadlessRun
+from jupyter_lapd.headless.headlessrun import HeadlessRun
+from jupyter_lapd.headless.options import HeadlessOptions
 
 
 @pytest.fixture(autouse=True)
