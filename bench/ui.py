@@ -53,7 +53,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = "/usr/bin/chromium"
 TOOLS = ("stock", "background")
 COMMANDS = {"stock": "notebook:run-all-cells", "background": "lapd:run-all-in-background"}
-# A trial that has not shown its last line by then is recorded as not finished.
+# A trial that has not shown its last line by then is recorded as not finished
+# (``--timeout`` sets another, to let a slow page finish before its heap is measured).
 TRIAL_TIMEOUT = 240.0
 REOPEN_NOTEBOOK_BYTES = 20_000_000
 
@@ -183,7 +184,8 @@ ALL = (*SCENARIOS, "reopen_20mb")
 class Bench:
     """One JupyterLab with jupyter_lapd, one Chromium, and the trials run on them."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, timeout: float = TRIAL_TIMEOUT) -> None:
+        self.timeout = timeout  # seconds a trial may take to show its last line
         self.root = home / "root"
         self.server = BenchServer(home, self.root, lab=True)
 
@@ -254,7 +256,7 @@ class Bench:
                 self._wait_run_end(name)
             elif shown is not None:
                 self._wait_kernel_idle(page)
-            # else a page that has not shown the last line in TRIAL_TIMEOUT is still
+            # else a page that has not shown the last line in its timeout is still
             # working through the output, its kernel busy for it: measured as it is
             return {**self._measure(page, shown), "heap_before": before}
         finally:
@@ -319,7 +321,7 @@ class Bench:
             self._shutdown_kernels()
 
     def _wait_shown(self, page: Any) -> float | None:
-        deadline = time.monotonic() + TRIAL_TIMEOUT
+        deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             shown = page.evaluate(
                 "() => window.__bench.shown === null ? null"
@@ -331,7 +333,7 @@ class Bench:
         return None
 
     def _wait_run_end(self, name: str) -> None:
-        deadline = time.monotonic() + TRIAL_TIMEOUT
+        deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             runs = self.server.request("GET", f"lapd/api/runs?path={name}")["runs"]
             if runs and all(run["status"] in FINAL for run in runs):
@@ -352,7 +354,7 @@ class Bench:
         page.wait_for_function(
             "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
             ".kernel.status === 'idle'",
-            timeout=TRIAL_TIMEOUT * 1000,
+            timeout=self.timeout * 1000,
         )
 
     def _measure(self, page: Any, shown: float | None) -> dict[str, Any]:
@@ -376,7 +378,7 @@ class Bench:
 
 def summarize(trials: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """Median of each measure per scenario and tool; a trial that never showed its last
-    line makes ``shown`` None (not finished within TRIAL_TIMEOUT) for the median too."""
+    line makes ``shown`` None (not finished within the timeout) for the median too."""
     summary: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in dict.fromkeys(t["scenario"] for t in trials):
         summary[scenario] = {}
@@ -394,7 +396,7 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
     return summary
 
 
-def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+def table(summary: dict[str, dict[str, dict[str, Any]]], timeout: float = TRIAL_TIMEOUT) -> str:
     """The Markdown table of medians, as the docs show it."""
     rows = [
         (
@@ -407,9 +409,7 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     for scenario, tools in summary.items():
         for tool, row in tools.items():
             shown = (
-                f"not within {TRIAL_TIMEOUT:.0f} s"
-                if row["shown"] is None
-                else f"{row['shown']:.1f} s"
+                f"not within {timeout:.0f} s" if row["shown"] is None else f"{row['shown']:.1f} s"
             )
             growth = f"{row['heap_growth'] / 2**20:+.1f} MB" if "heap_growth" in row else "n/a"
             rows.append(
@@ -427,10 +427,19 @@ def main(argv: list[str] | None = None) -> int:
         "--tool", action="append", choices=TOOLS, help="only this tool (repeatable)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "ui.json")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TRIAL_TIMEOUT,
+        help=f"seconds a trial may take to show its last line (default {TRIAL_TIMEOUT:.0f})",
+    )
     args = parser.parse_args(argv)
     tools = tuple(t for t in TOOLS if t in (args.tool or TOOLS))
     trials: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="lapd-bench-ui-") as home, Bench(Path(home)) as bench:
+    with (
+        tempfile.TemporaryDirectory(prefix="lapd-bench-ui-") as home,
+        Bench(Path(home), args.timeout) as bench,
+    ):
         for scenario in args.only or ALL:
             for round_ in range(args.rounds):
                 order = tools if round_ % 2 == 0 else tools[::-1]
@@ -444,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "machine": {"platform": platform.platform(), "python": platform.python_version()},
+                "timeout": args.timeout,
                 "trials": trials,
                 "summary": summary,
             },
@@ -451,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    print(table(summary))
+    print(table(summary, args.timeout))
     return 0
 
 
