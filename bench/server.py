@@ -40,7 +40,14 @@ class BenchServer:
     settings except the database path (so the benchmark measures what users get) and the
     kernels' history (``KERNEL_CONFIG``)."""
 
-    def __init__(self, home: Path, root: Path, lab: bool = False, **lapd_config: Any) -> None:
+    def __init__(
+        self,
+        home: Path,
+        root: Path,
+        lab: bool = False,
+        server_config: dict[str, dict[str, Any]] | None = None,
+        **lapd_config: Any,
+    ) -> None:
         self.home, self.root, self.lab = home, root, lab
         self.db_path = str(home / "runs.db")
         self.runtime, self.config = home / "runtime", home / "config"
@@ -51,6 +58,7 @@ class BenchServer:
         config: dict[str, Any] = {
             "ServerApp": {"jpserver_extensions": {"jupyter_lapd": True, **OPTIONAL_OFF}},
             "Lapd": {"db_path": self.db_path, **lapd_config},
+            **(server_config or {}),  # more sections of the server's configuration
         }
         if lab:  # JupyterLab's page, driven by bench/ui.py through window.jupyterapp
             # jupyter-collaboration's page extension needs its server extension, with

@@ -45,149 +45,35 @@ if __package__ in (None, ""):  # `python bench/ui.py`
     __package__ = "bench"
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from bench.pageprobe import HEAP, PAGE_PROBE
+from bench.pagescenarios import ALL, SCENARIOS, reopen_notebook
 from bench.server import FINAL, TOKEN, BenchServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = "/usr/bin/chromium"
 TOOLS = ("stock", "background")
 COMMANDS = {"stock": "notebook:run-all-cells", "background": "lapd:run-all-in-background"}
+# What ``--no-iopub-limit`` gives the server: JupyterLab's page then receives every output
+# of a cell that prints more than 1,000 messages a second (the server's default limit
+# otherwise drops them, saying "IOPub message rate exceeded", and the page never shows the
+# last line). Run in background is not affected either way: it reads the kernel itself.
+NO_IOPUB_LIMIT = {"ZMQChannelsWebsocketConnection": {"limit_rate": False}}
 # A trial that has not shown its last line by then is recorded as not finished
 # (``--timeout`` sets another, to let a slow page finish before its heap is measured).
 TRIAL_TIMEOUT = 240.0
-REOPEN_NOTEBOOK_BYTES = 20_000_000
-
-# The page's JS heap, after two forced garbage collections.
-HEAP = "() => { gc(); gc(); return performance.memory.usedJSHeapSize; }"
-
-# Installed in every page before JupyterLab loads: the measures live in the page, so that
-# no round trip to this process is timed.
-PAGE_PROBE = """
-(() => {
-  const bench = (window.__bench = { longtasks: [], t0: null, shown: null, marker: null });
-  new PerformanceObserver(list => {
-    for (const entry of list.getEntries()) {
-      bench.longtasks.push([entry.startTime, entry.duration]);
-    }
-  }).observe({ type: 'longtask', buffered: true });
-  // Where a scenario says (reopen): t0 is when the page first asks for the notebook.
-  bench.t0Resource = null;
-  new PerformanceObserver(list => {
-    for (const entry of list.getEntries()) {
-      if (bench.t0 === null && bench.t0Resource !== null && entry.name.includes(bench.t0Resource)) {
-        bench.t0 = entry.startTime;
-      }
-    }
-  }).observe({ type: 'resource', buffered: true });
-  // The text of the last output node of the notebook's last code cell: the tail of the
-  // rendered stream (or of the one frame an animation shows).
-  const tail = () => {
-    const cells = document.querySelectorAll('.jp-Notebook .jp-CodeCell');
-    const cell = cells[cells.length - 1];
-    const children = cell ? cell.querySelectorAll('.jp-OutputArea-child') : [];
-    const child = children[children.length - 1];
-    const pre = child && child.querySelector('pre');
-    // the last nodes' text only: the whole text of a huge output is costly to join
-    let text = '';
-    for (let node = pre && pre.lastChild; node && text.length < 400; node = node.previousSibling) {
-      text = (node.textContent || '') + text;
-    }
-    return text.slice(-400);
-  };
-  bench.tail = tail;
-  // the same for the notebook model, where a scenario says (reopen): data in before shown
-  bench.inModel = null;
-  bench.modelMarker = null;
-  const check = () => {
-    if (bench.shown === null && bench.marker !== null && bench.marker()) {
-      bench.shown = performance.now();
-    }
-    if (bench.inModel === null && bench.modelMarker !== null && bench.modelMarker()) {
-      bench.inModel = performance.now();
-    }
-  };
-  // Checked at every frame, before it is painted: what the user sees next.
-  const frame = () => {
-    check();
-    requestAnimationFrame(frame);
-  };
-  requestAnimationFrame(frame);
-})();
-"""
-
-
-def _notebook(sources: list[str]) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    return nb
-
-
-def lines(count: int) -> dict[str, Any]:
-    """One cell printing ``count`` numbered lines as fast as it can."""
-    last = f"line {count - 1} of {count}"
-    source = f"for i in range({count}):\n    print(f'line {{i}} of {count}')"
-    return {"notebook": _notebook([source]), "final": last}
-
-
-def animation(frames: int = 10_000) -> dict[str, Any]:
-    """A ``clear_output(wait=True)`` animation: each frame replaces the last."""
-    source = (
-        "from IPython.display import clear_output\n"
-        f"for i in range({frames}):\n"
-        "    clear_output(wait=True)\n"
-        f"    print(f'frame {{i}} of {frames}', flush=True)"
-    )
-    return {"notebook": _notebook([source]), "final": f"frame {frames - 1} of {frames}"}
-
-
-def tqdm_bar(steps: int = 100_000) -> dict[str, Any]:
-    """A tqdm bar redrawn (``\\r``) at every one of ``steps`` steps, on stderr."""
-    source = (
-        "from tqdm import tqdm\n"
-        f"for i in tqdm(range({steps}), mininterval=0, miniters=1, ascii=True):\n"
-        "    pass"
-    )
-    return {"notebook": _notebook([source]), "final": f"{steps}/{steps}"}
-
-
-def reopen_notebook(target_bytes: int = REOPEN_NOTEBOOK_BYTES) -> nbformat.NotebookNode:
-    """200 cells holding ``target_bytes`` of earlier outputs, then a cell that prints a
-    timestamped tick every 0.1 s for a minute."""
-    nb = _notebook([f"x{i} = {i}" for i in range(200)])
-    text = "".join(f"earlier output line {j}\n" for j in range(target_bytes // 200 // 26))
-    for i, cell in enumerate(nb.cells):
-        cell.execution_count = i + 1
-        cell.outputs = [new_output("stream", name="stdout", text=text)]
-    nb.cells.append(
-        new_code_cell(
-            "import time\nfor i in range(600):\n"
-            "    print(f'tick {time.time():.3f}', flush=True)\n    time.sleep(0.1)"
-        )
-    )
-    return nb
-
-
-SCENARIOS = {
-    "lines_100k": lambda: lines(100_000),
-    "lines_1m": lambda: lines(1_000_000),
-    "animation_10k": animation,
-    "tqdm_100k": tqdm_bar,
-}
-ALL = (*SCENARIOS, "reopen_20mb")
 
 
 class Bench:
     """One JupyterLab with jupyter_lapd, one Chromium, and the trials run on them."""
 
-    def __init__(self, home: Path, timeout: float = TRIAL_TIMEOUT) -> None:
+    def __init__(
+        self, home: Path, timeout: float = TRIAL_TIMEOUT, iopub_limit: bool = True
+    ) -> None:
         self.timeout = timeout  # seconds a trial may take to show its last line
         self.root = home / "root"
-        self.server = BenchServer(home, self.root, lab=True)
+        limits = None if iopub_limit else NO_IOPUB_LIMIT
+        self.server = BenchServer(home, self.root, lab=True, server_config=limits)
 
     def __enter__(self) -> Bench:  # noqa: PYI034 (not subclassed)
         from playwright.sync_api import sync_playwright
@@ -433,12 +319,17 @@ def main(argv: list[str] | None = None) -> int:
         default=TRIAL_TIMEOUT,
         help=f"seconds a trial may take to show its last line (default {TRIAL_TIMEOUT:.0f})",
     )
+    parser.add_argument(
+        "--no-iopub-limit",
+        action="store_true",
+        help="lift the server's IOPub rate limits, so that stock JupyterLab's page gets every output",
+    )
     args = parser.parse_args(argv)
     tools = tuple(t for t in TOOLS if t in (args.tool or TOOLS))
     trials: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="lapd-bench-ui-") as home,
-        Bench(Path(home), args.timeout) as bench,
+        Bench(Path(home), args.timeout, not args.no_iopub_limit) as bench,
     ):
         for scenario in args.only or ALL:
             for round_ in range(args.rounds):
@@ -454,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "machine": {"platform": platform.platform(), "python": platform.python_version()},
                 "timeout": args.timeout,
+                "iopub_limit": "off" if args.no_iopub_limit else "the server's default",
                 "trials": trials,
                 "summary": summary,
             },
