@@ -9,13 +9,12 @@ seq N. A new destination of a run's events (a notifier, a metric) is one more si
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..journal import eventhub as ev
+from ..journal.eventhub import Event
 from ..notebook.writer import NotebookWriter
 from ..outputs.model import OutputModel
-
-Event = dict[str, Any]
 
 
 class EventSink(Protocol):
